@@ -1,0 +1,161 @@
+using System.CommandLine;
+using System.CommandLine.Help;
+using System.CommandLine.Invocation;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using VastHostAgent.Hosting;
+using VastHostAgent.Metrics;
+
+namespace VastHostAgent.Cli;
+
+/// <summary>The <c>vast-host-agent</c> command line: <c>run</c> (default), <c>metrics</c>, <c>doctor</c>.</summary>
+public static class AgentCommandLine
+{
+    private const string Examples = """
+
+        Examples:
+          vast-host-agent                                  run the daemon with /etc/vast-host-agent/agent.json
+          vast-host-agent run --config ./agent.json --listen 127.0.0.1:9470
+          vast-host-agent metrics                          sample once and print the Prometheus exposition
+          vast-host-agent doctor                           check configuration, NVML and sensors
+          VASTHOST_METRICS__LISTENADDRESS=0.0.0.0:9470 vast-host-agent run
+
+        Exit codes: 0 ok, 1 failure, 2 invalid configuration or arguments.
+        Documentation: README.md, docs/metrics.md, packaging/config/agent.example.json
+        """;
+
+    public static async Task<int> InvokeAsync(string[] args)
+    {
+        var configOption = new Option<string?>("--config", "-c")
+        {
+            Description = $"Configuration file (default: ${AgentConfiguration.ConfigPathVariable}, else {AgentConfiguration.DefaultPath} if present)",
+            HelpName = "PATH",
+            Recursive = true,
+        };
+
+        var listenOption = new Option<string?>("--listen")
+        {
+            Description = "Override metrics.listenAddress, e.g. 127.0.0.1:9470",
+            HelpName = "ADDR:PORT",
+        };
+
+        var root = new RootCommand("""
+            vast-host-agent: GPU telemetry, Docker/Vast instance mapping and Vast listing management for
+            Vast.ai hosts. Serves Prometheus metrics; runs as a systemd service (one agent per rig).
+            """);
+        root.Options.Add(configOption);
+
+        var run = new Command("run", "Run the daemon (the default when no command is given)");
+        run.Options.Add(listenOption);
+        run.SetAction((parse, ct) => RunAsync(parse.GetValue(configOption), parse.GetValue(listenOption), ct));
+        root.Subcommands.Add(run);
+        root.Options.Add(listenOption);
+        root.SetAction((parse, ct) => RunAsync(parse.GetValue(configOption), parse.GetValue(listenOption), ct));
+
+        var metrics = new Command("metrics", "Sample once and print the Prometheus exposition to stdout");
+        metrics.SetAction((parse, ct) => MetricsOnceAsync(parse.GetValue(configOption), ct));
+        root.Subcommands.Add(metrics);
+
+        var doctor = new Command("doctor", "Check configuration, NVML, sensors and the metrics port; exit 1 when a check fails");
+        doctor.SetAction((parse, ct) => DoctorCommand.RunAsync(parse.GetValue(configOption), Console.Out, ct));
+        root.Subcommands.Add(doctor);
+
+        foreach (var option in root.Options)
+        {
+            if (option is HelpOption help && help.Action is HelpAction inner)
+            {
+                help.Action = new HelpWithExamples(inner);
+            }
+        }
+
+        var parseResult = root.Parse(args);
+        if (parseResult.Errors.Count > 0)
+        {
+            foreach (var error in parseResult.Errors)
+            {
+                await Console.Error.WriteLineAsync($"error: {error.Message}").ConfigureAwait(false);
+            }
+
+            await Console.Error.WriteLineAsync("Run 'vast-host-agent --help' for usage.").ConfigureAwait(false);
+            return ExitCodes.InvalidConfiguration;
+        }
+
+        return await parseResult.InvokeAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>Loads and validates configuration; prints each problem on its own line to stderr.</summary>
+    internal static (IConfigurationRoot? Configuration, AgentConfiguration.Source Source) LoadConfiguration(
+        string? configPath, IReadOnlyDictionary<string, string?>? overrides = null)
+    {
+        var source = AgentConfiguration.ResolvePath(configPath);
+        try
+        {
+            var configuration = AgentConfiguration.Build(source, overrides);
+            var problems = AgentRuntime.Validate(configuration);
+            if (problems.Count == 0)
+            {
+                return (configuration, source);
+            }
+
+            PrintConfigurationProblems(problems, source);
+            return (null, source);
+        }
+        catch (ConfigurationException ex)
+        {
+            PrintConfigurationProblems(ex.Problems, source);
+            return (null, source);
+        }
+    }
+
+    private static void PrintConfigurationProblems(IReadOnlyList<string> problems, AgentConfiguration.Source source)
+    {
+        var from = source.Path is null ? "" : $" ({source.Path})";
+        foreach (var problem in problems)
+        {
+            Console.Error.WriteLine($"error: invalid configuration{from}: {problem}");
+        }
+    }
+
+    private static async Task<int> RunAsync(string? configPath, string? listen, CancellationToken cancellationToken)
+    {
+        var overrides = listen is null ? null : new Dictionary<string, string?> { ["metrics:listenAddress"] = listen };
+        var (configuration, source) = LoadConfiguration(configPath, overrides);
+        if (configuration is null)
+        {
+            return ExitCodes.InvalidConfiguration;
+        }
+
+        return await AgentRuntime.RunDaemonAsync(configuration, source, cancellationToken).ConfigureAwait(false);
+    }
+
+    private static async Task<int> MetricsOnceAsync(string? configPath, CancellationToken cancellationToken)
+    {
+        // One sample: no XID watcher thread (it would only see events during the few milliseconds we run).
+        var (configuration, _) = LoadConfiguration(configPath, new Dictionary<string, string?> { ["gpu:xidEvents"] = "false" });
+        if (configuration is null)
+        {
+            return ExitCodes.InvalidConfiguration;
+        }
+
+        await using var services = AgentRuntime.BuildOneShot(configuration);
+        services.GetRequiredService<SamplingService>().CollectOnce(cancellationToken);
+        var body = await services.GetRequiredService<SnapshotExporter>().RenderAsync(cancellationToken).ConfigureAwait(false);
+        await using var stdout = Console.OpenStandardOutput();
+        await stdout.WriteAsync(body, cancellationToken).ConfigureAwait(false);
+        return ExitCodes.Ok;
+    }
+
+    private sealed class HelpWithExamples(HelpAction inner) : SynchronousCommandLineAction
+    {
+        public override int Invoke(ParseResult parseResult)
+        {
+            var result = inner.Invoke(parseResult);
+            if (parseResult.CommandResult.Command is RootCommand)
+            {
+                parseResult.InvocationConfiguration.Output.WriteLine(Examples);
+            }
+
+            return result;
+        }
+    }
+}

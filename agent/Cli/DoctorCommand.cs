@@ -1,0 +1,191 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+using VastHostAgent.Gpu;
+using VastHostAgent.Host;
+using VastHostAgent.Hosting;
+using VastHostAgent.Metrics;
+
+namespace VastHostAgent.Cli;
+
+/// <summary>
+/// <c>vast-host-agent doctor</c>: checks what the agent needs, one line per check with OK, WARN or FAIL and
+/// a hint saying what to do. Exit 1 when any check fails, 2 for invalid configuration.
+/// </summary>
+internal static class DoctorCommand
+{
+    public static async Task<int> RunAsync(string? configPath, TextWriter output, CancellationToken cancellationToken)
+    {
+        var report = new Report(output);
+        var (configuration, source) = AgentCommandLine.LoadConfiguration(configPath, new Dictionary<string, string?> { ["gpu:xidEvents"] = "false" });
+        if (configuration is null)
+        {
+            report.Fail("configuration", source.Path ?? "built-in defaults", "fix the key named above; packaging/config/agent.example.json documents every option");
+            return ExitCodes.InvalidConfiguration;
+        }
+
+        report.Ok("configuration", source.Path is null ? "built-in defaults (no configuration file)" : source.Path);
+
+        await using var services = AgentRuntime.BuildOneShot(configuration);
+        var sampling = services.GetRequiredService<SamplingService>();
+        var snapshot = sampling.CollectOnce(cancellationToken);
+
+        var gpu = services.GetRequiredService<IOptions<GpuOptions>>().Value;
+        if (!gpu.Enabled)
+        {
+            report.Warn("nvml", "disabled (gpu.enabled=false)", "enable it on a GPU rig");
+        }
+        else if (snapshot.Gpu is { NvmlUp: true } g)
+        {
+            var down = g.Gpus.Where(x => !x.Up).ToList();
+            var detail = string.Create(CultureInfo.InvariantCulture,
+                $"{g.Gpus.Count(x => x.Up)} GPU(s), driver {g.DriverVersion}, CUDA {g.CudaVersion}: {string.Join(", ", g.Gpus.Where(x => x.Up).Select(x => $"{x.Identity.Index}:{x.Identity.Name}").Distinct())}");
+            if (down.Count > 0)
+            {
+                report.Fail("nvml", detail + $"; down: {string.Join(", ", down.Select(x => $"GPU {x.Identity.Index} {x.DownReason}"))}",
+                    "check `nvidia-smi` and the kernel log (dmesg) for XID errors; a lost GPU needs a reset or reboot");
+            }
+            else if (g.Gpus.Count == 0)
+            {
+                report.Warn("nvml", "NVML works but reports no GPUs", "check `nvidia-smi`");
+            }
+            else
+            {
+                report.Ok("nvml", detail);
+            }
+        }
+        else
+        {
+            report.Fail("nvml", snapshot.Gpu?.Problem ?? "not sampled",
+                "install the NVIDIA driver (nvidia-smi must work), or set gpu.nvmlLibrary to the library's path; on a machine without GPUs set gpu.enabled=false");
+        }
+
+        var host = services.GetRequiredService<IOptions<HostSensorOptions>>().Value;
+        if (host.Hwmon)
+        {
+            var status = snapshot.Collectors.GetValueOrDefault("hwmon");
+            var sensors = snapshot.Sensors ?? [];
+            if (status is { Ok: false })
+            {
+                report.Fail("hwmon", status.Problem ?? "failed", $"check that {host.SysfsRoot}/class/hwmon is readable");
+            }
+            else if (sensors.Count == 0)
+            {
+                report.Warn("hwmon", $"no sensors under {host.SysfsRoot}/class/hwmon", "load the board's sensor driver (e.g. `sudo sensors-detect` from lm-sensors)");
+            }
+            else
+            {
+                report.Ok("hwmon", string.Create(CultureInfo.InvariantCulture,
+                    $"{sensors.Count(s => s.Kind == SensorKind.Temperature)} temperature and {sensors.Count(s => s.Kind == SensorKind.Fan)} fan sensor(s) on {sensors.Select(s => s.Chip).Distinct().Count()} chip(s)"));
+            }
+        }
+
+        if (host.Disk)
+        {
+            var status = snapshot.Collectors.GetValueOrDefault("disk");
+            if (snapshot.Disk is { } disk)
+            {
+                var free = disk.TotalBytes == 0 ? 0 : (double)disk.AvailableBytes / disk.TotalBytes;
+                var text = string.Create(CultureInfo.InvariantCulture,
+                    $"{disk.Path}: {disk.AvailableBytes / 1e9:0.0} GB available of {disk.TotalBytes / 1e9:0.0} GB ({free:P0})");
+                if (disk.MeasuredPath != disk.Path)
+                {
+                    report.Warn("disk", text + $" (path missing; measured {disk.MeasuredPath})", "set host.dockerDataRoot to Docker's data root (`docker info -f '{{.DockerRootDir}}'`)");
+                }
+                else if (free < 0.1)
+                {
+                    report.Warn("disk", text, "less than 10 % free: renters' images and volumes will fail to download");
+                }
+                else
+                {
+                    report.Ok("disk", text);
+                }
+            }
+            else
+            {
+                report.Fail("disk", status?.Problem ?? "not sampled", "check host.dockerDataRoot");
+            }
+        }
+
+        var metrics = services.GetRequiredService<IOptions<MetricsOptions>>().Value;
+        await CheckListenAddressAsync(report, metrics.ParseListenAddress(), cancellationToken).ConfigureAwait(false);
+
+        report.Summary();
+        return report.Failed ? ExitCodes.Failure : ExitCodes.Ok;
+    }
+
+    private static async Task CheckListenAddressAsync(Report report, IPEndPoint endpoint, CancellationToken cancellationToken)
+    {
+        using var probe = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            probe.Bind(endpoint);
+            report.Ok("metrics", $"{endpoint} is free for the daemon");
+            return;
+        }
+        catch (SocketException ex) when (ex.SocketErrorCode == SocketError.AddressAlreadyInUse)
+        {
+            // Someone listens there: the running agent, or something else.
+        }
+        catch (SocketException ex)
+        {
+            report.Fail("metrics", $"cannot bind {endpoint}: {ex.Message}", "set metrics.listenAddress to an address of this machine");
+            return;
+        }
+
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(3) };
+        try
+        {
+            var host = endpoint.Address.Equals(IPAddress.Any) ? IPAddress.Loopback : endpoint.Address.Equals(IPAddress.IPv6Any) ? IPAddress.IPv6Loopback : endpoint.Address;
+            var url = new Uri($"http://{new IPEndPoint(host, endpoint.Port)}/healthz");
+            using var response = await http.GetAsync(url, cancellationToken).ConfigureAwait(false);
+            var body = (await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false)).Trim().Replace('\n', ';');
+            if (response.IsSuccessStatusCode)
+            {
+                report.Ok("metrics", $"the daemon answers on {endpoint}: {body}");
+            }
+            else
+            {
+                report.Fail("metrics", $"the daemon on {endpoint} reports {(int)response.StatusCode}: {body}", "see `journalctl -u vast-host-agent`");
+            }
+        }
+        catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
+        {
+            report.Fail("metrics", $"{endpoint} is in use by another program", "choose another port with metrics.listenAddress");
+        }
+    }
+
+    private sealed class Report(TextWriter output)
+    {
+        private int _ok;
+        private int _warn;
+        private int _fail;
+
+        public bool Failed => _fail > 0;
+
+        public void Ok(string check, string detail)
+        {
+            _ok++;
+            output.WriteLine($"[ OK ] {check,-14} {detail}");
+        }
+
+        public void Warn(string check, string detail, string hint)
+        {
+            _warn++;
+            output.WriteLine($"[WARN] {check,-14} {detail}");
+            output.WriteLine($"       {"",-14} hint: {hint}");
+        }
+
+        public void Fail(string check, string detail, string hint)
+        {
+            _fail++;
+            output.WriteLine($"[FAIL] {check,-14} {detail}");
+            output.WriteLine($"       {"",-14} hint: {hint}");
+        }
+
+        public void Summary() =>
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{_ok} ok, {_warn} warning(s), {_fail} failed"));
+    }
+}

@@ -1,0 +1,27 @@
+using System.ComponentModel.DataAnnotations;
+using Microsoft.Extensions.Options;
+
+namespace VastHostAgent.Gpu;
+
+/// <summary>Configuration section <c>gpu</c>: NVML telemetry.</summary>
+public sealed class GpuOptions
+{
+    public const string SectionName = "gpu";
+
+    /// <summary>Read GPUs through NVML. Turn off only on a machine without NVIDIA GPUs.</summary>
+    public bool Enabled { get; set; } = true;
+
+    /// <summary>The NVML library: a soname searched like the dynamic linker does, or an absolute path.</summary>
+    [Required(AllowEmptyStrings = false)]
+    [RegularExpression(@"^[^\s]+$", ErrorMessage = "must be a library file name or an absolute path without spaces")]
+    public string NvmlLibrary { get; set; } = "libnvidia-ml.so.1";
+
+    /// <summary>Watch NVML XID critical-error events on a dedicated thread.</summary>
+    public bool XidEvents { get; set; } = true;
+
+    /// <summary>Read each GPU's compute processes (needed to attribute GPU memory to containers).</summary>
+    public bool Processes { get; set; } = true;
+}
+
+[OptionsValidator]
+internal sealed partial class GpuOptionsValidator : IValidateOptions<GpuOptions>;

@@ -1,0 +1,20 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using VastHostAgent.Hosting;
+
+namespace VastHostAgent.Gpu;
+
+public static class GpuServiceCollectionExtensions
+{
+    /// <summary>NVML telemetry: options section <c>gpu</c>, the telemetry session and its sampler.</summary>
+    public static IServiceCollection AddGpuTelemetry(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddOptions<GpuOptions>().Bind(configuration.GetSection(GpuOptions.SectionName), o => o.ErrorOnUnknownConfiguration = true);
+        services.AddOptionsCheck<GpuOptions, GpuOptionsValidator>(GpuOptions.SectionName,
+            "enabled", "nvmlLibrary", "xidEvents", "processes");
+        services.TryAddSingleton<IGpuTelemetry, NvmlGpuTelemetry>();
+        services.AddSingleton<ISnapshotSource, GpuSource>();
+        return services;
+    }
+}

@@ -1,0 +1,23 @@
+using Microsoft.Extensions.Options;
+using VastHostAgent.Hosting;
+
+namespace VastHostAgent.Gpu;
+
+/// <summary>Publishes NVML readings into the snapshot. The collector fails while NVML is unusable.</summary>
+internal sealed class GpuSource(IGpuTelemetry telemetry, IOptions<GpuOptions> gpu, IOptions<AgentOptions> agent) : ISnapshotSource
+{
+    public string Name => "gpu";
+
+    public bool Enabled => gpu.Value.Enabled;
+
+    public TimeSpan Interval => agent.Value.SampleInterval;
+
+    public SourceResult Collect(CancellationToken cancellationToken)
+    {
+        var sample = telemetry.Sample();
+        HostSnapshot Apply(HostSnapshot s) => s with { Gpu = sample };
+        return sample.NvmlUp ? SourceResult.Success(Apply) : SourceResult.Failure(sample.Problem ?? "NVML unavailable", Apply);
+    }
+
+    public HostSnapshot Clear(HostSnapshot snapshot) => snapshot with { Gpu = GpuSample.Unavailable("collector failed") };
+}

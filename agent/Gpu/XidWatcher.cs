@@ -1,0 +1,206 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Logging;
+using static VastHostAgent.Interop.Nvml;
+
+namespace VastHostAgent.Gpu;
+
+/// <summary>Count and last time of one XID code on one GPU.</summary>
+internal sealed class XidTally(int gpuIndex)
+{
+    private long _count;
+    private long _lastSeenTicks;
+
+    public int GpuIndex { get; } = gpuIndex;
+    public ulong Count => (ulong)Interlocked.Read(ref _count);
+    public DateTimeOffset LastSeen => new(Interlocked.Read(ref _lastSeenTicks), TimeSpan.Zero);
+
+    public void Record(DateTimeOffset at)
+    {
+        Interlocked.Exchange(ref _lastSeenTicks, at.UtcTicks);
+        Interlocked.Increment(ref _count);
+    }
+}
+
+/// <summary>
+/// Waits for NVML XID critical-error events on its own thread (<c>nvmlEventSetWait</c> blocks), and
+/// tallies them per GPU and XID code. Tallies live in a dictionary owned by the telemetry, so they
+/// survive NVML re-initialisation. On failure it backs off from 1 s to 30 s and registers again.
+/// </summary>
+internal sealed unsafe class XidWatcher : IDisposable
+{
+    private const uint WaitTimeoutMs = 500;
+    private static readonly TimeSpan BackoffMin = TimeSpan.FromSeconds(1);
+    private static readonly TimeSpan BackoffMax = TimeSpan.FromSeconds(30);
+
+    private readonly IReadOnlyList<(nint Handle, GpuIdentity Identity)> _devices;
+    private readonly bool _waitV2;
+    private readonly ConcurrentDictionary<(string Uuid, ulong Xid), XidTally> _tallies;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly CancellationTokenSource _stop = new();
+    private Thread? _thread;
+
+    public XidWatcher(
+        IReadOnlyList<(nint Handle, GpuIdentity Identity)> devices,
+        bool waitV2,
+        ConcurrentDictionary<(string Uuid, ulong Xid), XidTally> tallies,
+        TimeProvider time,
+        ILogger logger)
+    {
+        _devices = devices;
+        _waitV2 = waitV2;
+        _tallies = tallies;
+        _time = time;
+        _logger = logger;
+    }
+
+    public void Start()
+    {
+        _thread = new Thread(Run) { IsBackground = true, Name = "nvml-xid-events" };
+        _thread.Start();
+    }
+
+    public void Dispose()
+    {
+        _stop.Cancel();
+        // The wait returns within WaitTimeoutMs; a driver wedged inside the wait is left behind (background thread).
+        _thread?.Join(TimeSpan.FromMilliseconds(WaitTimeoutMs * 4));
+        _stop.Dispose();
+    }
+
+    private void Run()
+    {
+        var backoff = BackoffMin;
+        while (!_stop.IsCancellationRequested)
+        {
+            nint set = 0;
+            try
+            {
+                var rc = nvmlEventSetCreate(&set);
+                if (rc != Return.Success)
+                {
+                    GpuLog.XidWatchFailed(_logger, "nvmlEventSetCreate", NvmlCodes.Name(rc), backoff);
+                    Pause(ref backoff);
+                    continue;
+                }
+
+                var registered = 0;
+                foreach (var (handle, identity) in _devices)
+                {
+                    ulong supported;
+                    if (nvmlDeviceGetSupportedEventTypes(handle, &supported) != Return.Success
+                        || (supported & EventTypeXidCriticalError) == 0)
+                    {
+                        continue;
+                    }
+
+                    if (nvmlDeviceRegisterEvents(handle, EventTypeXidCriticalError, set) == Return.Success)
+                    {
+                        registered++;
+                    }
+                    else
+                    {
+                        GpuLog.XidRegisterFailed(_logger, identity.Index);
+                    }
+                }
+
+                if (registered == 0)
+                {
+                    GpuLog.XidUnsupported(_logger);
+                    return;
+                }
+
+                backoff = BackoffMin;
+                if (!WaitLoop(set, ref backoff))
+                {
+                    Pause(ref backoff);
+                }
+            }
+            finally
+            {
+                if (set != 0)
+                {
+                    _ = nvmlEventSetFree(set);
+                }
+            }
+        }
+    }
+
+    /// <summary>Returns true when stopped, false when the event set failed and must be recreated.</summary>
+    private bool WaitLoop(nint set, ref TimeSpan backoff)
+    {
+        while (!_stop.IsCancellationRequested)
+        {
+            EventData data;
+            var rc = _waitV2 ? nvmlEventSetWait_v2(set, &data, WaitTimeoutMs) : nvmlEventSetWait(set, &data, WaitTimeoutMs);
+            if (rc == Return.Timeout)
+            {
+                continue;
+            }
+
+            if (rc != Return.Success)
+            {
+                GpuLog.XidWatchFailed(_logger, "nvmlEventSetWait", NvmlCodes.Name(rc), backoff);
+                return false;
+            }
+
+            if ((data.EventType & EventTypeXidCriticalError) == 0)
+            {
+                continue;
+            }
+
+            var handle = data.Device;
+            var device = _devices.FirstOrDefault(d => d.Handle == handle);
+            if (device.Identity is null)
+            {
+                continue;
+            }
+
+            var tally = _tallies.GetOrAdd((device.Identity.Uuid, data.Data), _ => new XidTally(device.Identity.Index));
+            tally.Record(_time.GetUtcNow());
+            GpuLog.Xid(_logger, data.Data, device.Identity.Index, device.Identity.Uuid, XidCatalog.Describe(data.Data));
+        }
+
+        return true;
+    }
+
+    private void Pause(ref TimeSpan backoff)
+    {
+        try
+        {
+            Task.Delay(backoff, _time, _stop.Token).Wait();
+        }
+        catch (AggregateException)
+        {
+            // stopped
+        }
+
+        backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, BackoffMax.Ticks));
+    }
+}
+
+/// <summary>Short descriptions of well-known XID codes (from NVIDIA's XID catalogue as dcgm-exporter lists it).</summary>
+internal static class XidCatalog
+{
+    public static string Describe(ulong xid) => xid switch
+    {
+        13 => "graphics engine exception",
+        31 => "GPU memory page fault",
+        43 => "GPU stopped processing",
+        45 => "preemptive cleanup",
+        48 => "double bit ECC error",
+        61 => "internal micro-controller breakpoint",
+        62 => "internal micro-controller halt",
+        63 => "ECC page retirement or row remapping recording event",
+        64 => "ECC page retirement or row remapping recording failure",
+        74 => "NVLink error",
+        79 => "GPU has fallen off the bus",
+        92 => "high single-bit ECC error rate",
+        94 => "contained ECC error",
+        95 => "uncontained ECC error",
+        119 => "GSP RPC timeout",
+        120 => "GSP error",
+        999 => "unknown XID",
+        _ => "see NVIDIA's XID catalogue",
+    };
+}

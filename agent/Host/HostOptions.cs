@@ -1,0 +1,34 @@
+using System.ComponentModel.DataAnnotations;
+using Microsoft.Extensions.Options;
+
+namespace VastHostAgent.Host;
+
+/// <summary>Configuration section <c>host</c>: board sensors, disk space, and where /sys and /proc are.</summary>
+public sealed class HostSensorOptions
+{
+    public const string SectionName = "host";
+
+    /// <summary>Root of sysfs. Tests point it at a fixture tree.</summary>
+    [Required(AllowEmptyStrings = false)]
+    [RegularExpression("^/.*", ErrorMessage = "must be an absolute path")]
+    public string SysfsRoot { get; set; } = "/sys";
+
+    /// <summary>Root of procfs (PID to container mapping). Tests point it at a fixture tree.</summary>
+    [Required(AllowEmptyStrings = false)]
+    [RegularExpression("^/.*", ErrorMessage = "must be an absolute path")]
+    public string ProcRoot { get; set; } = "/proc";
+
+    /// <summary>Read temperatures and fan speeds from <c>{sysfsRoot}/class/hwmon</c>.</summary>
+    public bool Hwmon { get; set; } = true;
+
+    /// <summary>Report free and total space of the filesystem holding Docker's data root.</summary>
+    public bool Disk { get; set; } = true;
+
+    /// <summary>Docker's data root (where images, containers and volumes live).</summary>
+    [Required(AllowEmptyStrings = false)]
+    [RegularExpression("^/.*", ErrorMessage = "must be an absolute path")]
+    public string DockerDataRoot { get; set; } = "/var/lib/docker";
+}
+
+[OptionsValidator]
+internal sealed partial class HostSensorOptionsValidator : IValidateOptions<HostSensorOptions>;

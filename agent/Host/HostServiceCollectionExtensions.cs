@@ -1,0 +1,23 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
+using VastHostAgent.Hosting;
+
+namespace VastHostAgent.Host;
+
+public static class HostServiceCollectionExtensions
+{
+    /// <summary>Board sensors and disk space: options section <c>host</c>, readers and samplers.</summary>
+    public static IServiceCollection AddHostSensors(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddOptions<HostSensorOptions>().Bind(configuration.GetSection(HostSensorOptions.SectionName), o => o.ErrorOnUnknownConfiguration = true);
+        services.AddOptionsCheck<HostSensorOptions, HostSensorOptionsValidator>(HostSensorOptions.SectionName,
+            "sysfsRoot", "procRoot", "hwmon", "disk", "dockerDataRoot");
+        services.TryAddSingleton<IHwmonReader>(sp => new HwmonReader(sp.GetRequiredService<IOptions<HostSensorOptions>>().Value.SysfsRoot));
+        services.TryAddSingleton<IDiskSpaceReader, StatVfsDiskSpaceReader>();
+        services.AddSingleton<ISnapshotSource, HwmonSource>();
+        services.AddSingleton<ISnapshotSource, DiskSource>();
+        return services;
+    }
+}

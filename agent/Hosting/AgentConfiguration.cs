@@ -1,0 +1,271 @@
+using System.Diagnostics.CodeAnalysis;
+using System.Globalization;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+
+namespace VastHostAgent.Hosting;
+
+/// <summary>A configuration problem, phrased for the host: the key and what is wrong with it.</summary>
+public sealed class ConfigurationException(IReadOnlyList<string> problems)
+    : Exception(string.Join(Environment.NewLine, problems))
+{
+    public IReadOnlyList<string> Problems { get; } = problems;
+}
+
+/// <summary>
+/// Loads configuration in order: built-in defaults (the options classes), then the JSON file
+/// (<c>--config</c>, else <c>VASTHOST_CONFIG</c>, else <c>/etc/vast-host-agent/agent.json</c> when it exists),
+/// then environment variables prefixed <c>VASTHOST_</c> (<c>VASTHOST_METRICS__LISTENADDRESS</c>), then
+/// command-line overrides. Validation binds and validates every options section through the same
+/// registrations the daemon uses, and turns every failure into one line naming the key.
+/// </summary>
+public static partial class AgentConfiguration
+{
+    public const string DefaultPath = "/etc/vast-host-agent/agent.json";
+    public const string EnvironmentPrefix = "VASTHOST_";
+    public const string ConfigPathVariable = "VASTHOST_CONFIG";
+
+    /// <summary>Root keys that are not options sections but are allowed.</summary>
+    private static readonly string[] ExtraRootKeys = ["logging", "config", "$schema"];
+
+    /// <summary>Where the JSON file came from, for logs and <c>doctor</c>.</summary>
+    public sealed record Source(string? Path, bool Explicit);
+
+    /// <summary>Resolves which file to read: the option, else the environment variable, else the default if present.</summary>
+    public static Source ResolvePath(string? optionPath)
+    {
+        if (!string.IsNullOrWhiteSpace(optionPath))
+        {
+            return new Source(Path.GetFullPath(optionPath), true);
+        }
+
+        var fromEnv = Environment.GetEnvironmentVariable(ConfigPathVariable);
+        if (!string.IsNullOrWhiteSpace(fromEnv))
+        {
+            return new Source(Path.GetFullPath(fromEnv), true);
+        }
+
+        return File.Exists(DefaultPath) ? new Source(DefaultPath, false) : new Source(null, false);
+    }
+
+    /// <summary>Builds the configuration. Throws <see cref="ConfigurationException"/> for a missing or malformed file.</summary>
+    public static IConfigurationRoot Build(Source source, IReadOnlyDictionary<string, string?>? overrides = null)
+    {
+        var builder = new ConfigurationBuilder();
+        if (source.Path is { } path)
+        {
+            if (!File.Exists(path))
+            {
+                throw new ConfigurationException([$"configuration file {path} does not exist"]);
+            }
+
+            builder.AddJsonFile(path, optional: false, reloadOnChange: false);
+        }
+
+        builder.AddEnvironmentVariables(EnvironmentPrefix);
+        if (overrides is not null)
+        {
+            builder.AddInMemoryCollection(overrides);
+        }
+
+        try
+        {
+            return builder.Build();
+        }
+        catch (Exception ex) when (ex is InvalidDataException or FormatException or JsonException)
+        {
+            throw new ConfigurationException([DescribeLoadFailure(source.Path, ex)]);
+        }
+    }
+
+    /// <summary>
+    /// Binds and validates every options section registered in <paramref name="services"/>'s checks.
+    /// Returns one line per problem, each naming the key (e.g. <c>metrics.listenAddress: ...</c>).
+    /// </summary>
+    public static IReadOnlyList<string> Validate(IConfiguration configuration, IServiceCollection services)
+    {
+        var problems = new List<string>();
+        using var provider = services.BuildServiceProvider();
+        var checks = provider.GetServices<IOptionsCheck>().ToList();
+
+        var known = checks.Select(c => c.Section).Concat(ExtraRootKeys).ToHashSet(StringComparer.OrdinalIgnoreCase);
+        foreach (var child in configuration.GetChildren())
+        {
+            if (!known.Contains(child.Key))
+            {
+                problems.Add($"{child.Key}: unknown section (known: {string.Join(", ", checks.Select(c => c.Section).Order(StringComparer.Ordinal))})");
+            }
+        }
+
+        foreach (var check in checks)
+        {
+            var section = configuration.GetSection(check.Section);
+            if (section.Value is not null)
+            {
+                problems.Add($"{check.Section}: must be an object with settings, not a single value");
+                continue;
+            }
+
+            problems.AddRange(check.Run(provider, configuration));
+        }
+
+        return problems;
+    }
+
+    /// <summary>Phrases an exception from binding or validating section <paramref name="section"/> for the host.</summary>
+    internal static IEnumerable<string> Describe(string section, Exception ex, IConfiguration configuration, IReadOnlyList<string> validKeys)
+    {
+        switch (ex)
+        {
+            case OptionsValidationException validation:
+                foreach (var failure in validation.Failures)
+                {
+                    yield return DescribeValidationFailure(section, failure, configuration);
+                }
+
+                yield break;
+
+            case InvalidOperationException when UnknownKeys().Match(ex.Message) is { Success: true } unknown:
+                foreach (var key in unknown.Groups["keys"].Value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+                {
+                    var name = key.Trim('\'');
+                    yield return $"{section}.{name}: unknown key (known: {string.Join(", ", validKeys)})";
+                }
+
+                yield break;
+
+            case InvalidOperationException when ConversionFailed().Match(ex.Message) is { Success: true } conversion:
+                var path = conversion.Groups["path"].Value;
+                var type = conversion.Groups["type"].Value;
+                yield return $"{Dotted(path)}: '{configuration[path]}' is not {TypeHint(type)}";
+                yield break;
+
+            default:
+                yield return $"{section}: {ex.GetBaseException().Message}";
+                yield break;
+        }
+    }
+
+    private static string DescribeValidationFailure(string section, string failure, IConfiguration configuration)
+    {
+        // Source-generated validators report: "<Member>: <message>" or
+        // "DataAnnotation validation failed for '<Type>' members: '<Member>' with the error: '<message>'."
+        var match = DataAnnotationFailure().Match(failure);
+        string member, message;
+        if (match.Success)
+        {
+            member = match.Groups["member"].Value;
+            message = match.Groups["message"].Value;
+        }
+        else if (failure.IndexOf(": ", StringComparison.Ordinal) is > 0 and var colon && !failure[..colon].Contains(' ', StringComparison.Ordinal))
+        {
+            member = failure[..colon];
+            message = failure[(colon + 2)..];
+        }
+        else
+        {
+            return $"{section}: {failure}";
+        }
+
+        var key = $"{section}:{member}";
+        var value = configuration[key];
+        var got = value is null ? "" : $" (got '{value}')";
+        return $"{section}.{Camel(member)}: {message.TrimEnd('.')}{got}";
+    }
+
+    private static string DescribeLoadFailure(string? path, Exception ex)
+    {
+        var inner = ex.InnerException ?? ex;
+        if (inner is JsonException json)
+        {
+            var where = json.LineNumber is { } line
+                ? string.Create(CultureInfo.InvariantCulture, $" at line {line + 1}, position {json.BytePositionInLine + 1}")
+                : "";
+            var reason = json.Message.Split(" LineNumber:", 2)[0].Split(" Path:", 2)[0].TrimEnd('.', ' ');
+            return $"configuration file {path} is not valid JSON{where}: {reason}";
+        }
+
+        return inner is FormatException format
+            ? $"configuration file {path}: {format.Message.TrimEnd('.')}"
+            : $"configuration file {path} cannot be read: {inner.Message}";
+    }
+
+    private static string TypeHint(string type) => type switch
+    {
+        "System.TimeSpan" => "a valid duration (use hh:mm:ss, e.g. 00:00:05 for 5 seconds, or d.hh:mm:ss)",
+        "System.Boolean" => "true or false",
+        "System.Int32" or "System.Int64" => "a whole number",
+        "System.Double" or "System.Decimal" => "a number",
+        _ => $"a valid {type.Split('.')[^1]}",
+    };
+
+    private static string Dotted(string path)
+    {
+        var parts = path.Split(':');
+        return string.Join('.', parts.Select((p, i) => i == 0 ? p : Camel(p)));
+    }
+
+    internal static string Camel(string name) =>
+        name.Length == 0 || char.IsLower(name[0]) ? name : char.ToLowerInvariant(name[0]) + name[1..];
+
+    [GeneratedRegex(@"following properties were not found on the instance of [^:]+: (?<keys>.+)$", RegexOptions.Singleline)]
+    private static partial Regex UnknownKeys();
+
+    [GeneratedRegex(@"Failed to convert configuration value (?:'[^']*' )?at '(?<path>[^']+)' to type '(?<type>[^']+)'")]
+    private static partial Regex ConversionFailed();
+
+    [GeneratedRegex(@"members: '(?<member>[^']+)' with the error: '(?<message>.*)'\.?$", RegexOptions.Singleline)]
+    private static partial Regex DataAnnotationFailure();
+}
+
+/// <summary>One options section to bind and validate at start.</summary>
+public interface IOptionsCheck
+{
+    string Section { get; }
+
+    IEnumerable<string> Run(IServiceProvider provider, IConfiguration configuration);
+}
+
+/// <summary>Resolves <c>IOptions&lt;T&gt;</c> (binding plus validators) and phrases any failure.</summary>
+internal sealed class OptionsCheck<[DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicParameterlessConstructor)] T>(string section, IReadOnlyList<string> validKeys) : IOptionsCheck where T : class
+{
+    public string Section => section;
+
+    public IEnumerable<string> Run(IServiceProvider provider, IConfiguration configuration)
+    {
+        try
+        {
+            _ = provider.GetRequiredService<IOptions<T>>().Value;
+            return [];
+        }
+        catch (Exception ex) when (ex is OptionsValidationException or InvalidOperationException or FormatException or OverflowException)
+        {
+            return [.. AgentConfiguration.Describe(section, ex, configuration, validKeys)];
+        }
+    }
+}
+
+/// <summary>Registration helpers shared by every feature's <c>AddXxx()</c>.</summary>
+public static class OptionsRegistration
+{
+    /// <summary>
+    /// Registers <typeparamref name="TValidator"/> and the start-up check that turns binding and validation
+    /// failures of section <paramref name="section"/> into exit code 2. The feature binds the section itself
+    /// (the configuration binder generator needs the concrete type at the call site).
+    /// </summary>
+    public static IServiceCollection AddOptionsCheck<
+        [DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicParameterlessConstructor)] T,
+        [DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicConstructors)] TValidator>(
+        this IServiceCollection services, string section, params string[] validKeys)
+        where T : class
+        where TValidator : class, IValidateOptions<T>
+    {
+        services.AddSingleton<IValidateOptions<T>, TValidator>();
+        services.AddSingleton<IOptionsCheck>(new OptionsCheck<T>(section, validKeys));
+        services.AddOptions<T>().ValidateOnStart();
+        return services;
+    }
+}

@@ -1,0 +1,49 @@
+using System.Collections.Immutable;
+using VastHostAgent.Gpu;
+using VastHostAgent.Host;
+
+namespace VastHostAgent.Hosting;
+
+/// <summary>Health of one sampler ("collector") as of its last run.</summary>
+/// <param name="Name">Bounded collector name: gpu, hwmon, disk, ...</param>
+/// <param name="LastRun">When the last run finished.</param>
+/// <param name="LastSuccess">When a run last succeeded; null before the first success.</param>
+/// <param name="LastDuration">How long the last run took.</param>
+/// <param name="Ok">Whether the last run succeeded.</param>
+/// <param name="Problem">What went wrong in the last run.</param>
+/// <param name="StaleAfter">A success older than this no longer counts as recent (health).</param>
+public sealed record CollectorStatus(
+    string Name,
+    DateTimeOffset? LastRun,
+    DateTimeOffset? LastSuccess,
+    TimeSpan LastDuration,
+    bool Ok,
+    string? Problem,
+    TimeSpan StaleAfter)
+{
+    /// <summary>True when the collector succeeded within <see cref="StaleAfter"/> of <paramref name="now"/>.</summary>
+    public bool IsHealthy(DateTimeOffset now) => LastSuccess is { } s && now - s <= StaleAfter;
+}
+
+/// <summary>
+/// Everything the samplers know, as one immutable value. Samplers publish new snapshots; the metrics
+/// endpoint, health endpoint and CLI only read them. A scrape never reaches NVML, Docker or the Vast API.
+/// </summary>
+public sealed record HostSnapshot
+{
+    public static readonly HostSnapshot Empty = new();
+
+    /// <summary>Increases with every published change.</summary>
+    public long Generation { get; init; }
+
+    public DateTimeOffset Timestamp { get; init; }
+
+    public GpuSample? Gpu { get; init; }
+
+    public IReadOnlyList<HwmonReading>? Sensors { get; init; }
+
+    public DiskSpace? Disk { get; init; }
+
+    public ImmutableDictionary<string, CollectorStatus> Collectors { get; init; } =
+        ImmutableDictionary<string, CollectorStatus>.Empty.WithComparers(StringComparer.Ordinal);
+}

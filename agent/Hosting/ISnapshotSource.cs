@@ -1,0 +1,32 @@
+namespace VastHostAgent.Hosting;
+
+/// <summary>
+/// A sampler: reads one outside source (NVML, hwmon, disk, ...) and produces its part of the snapshot.
+/// <see cref="SamplingService"/> runs each enabled source on its own loop, times it, and records its health.
+/// </summary>
+public interface ISnapshotSource
+{
+    /// <summary>Bounded collector name used in metrics and health output.</summary>
+    string Name { get; }
+
+    bool Enabled { get; }
+
+    TimeSpan Interval { get; }
+
+    /// <summary>Reads the source once. Exceptions count as a failed run; the previous data is then removed.</summary>
+    SourceResult Collect(CancellationToken cancellationToken);
+
+    /// <summary>Removes this source's data from a snapshot (after a failure), so stale series disappear.</summary>
+    HostSnapshot Clear(HostSnapshot snapshot);
+}
+
+/// <summary>The outcome of one <see cref="ISnapshotSource.Collect"/>.</summary>
+/// <param name="Ok">Whether the source delivered its data.</param>
+/// <param name="Problem">What went wrong, for logs, health and the CLI.</param>
+/// <param name="Apply">Puts the collected data into a snapshot.</param>
+public readonly record struct SourceResult(bool Ok, string? Problem, Func<HostSnapshot, HostSnapshot> Apply)
+{
+    public static SourceResult Success(Func<HostSnapshot, HostSnapshot> apply) => new(true, null, apply);
+
+    public static SourceResult Failure(string problem, Func<HostSnapshot, HostSnapshot> apply) => new(false, problem, apply);
+}

@@ -1,0 +1,86 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+using VastHostAgent.Hosting;
+
+namespace VastHostAgent.Metrics;
+
+/// <summary>HTTP endpoints: <c>/metrics</c>, <c>/healthz</c> and a landing page.</summary>
+public static class MetricsEndpoints
+{
+    public const string ContentType = "text/plain; version=0.0.4; charset=utf-8";
+
+    /// <summary>Maps the endpoints with plain request delegates (no reflection, no code generation: NativeAOT-safe).</summary>
+    public static IEndpointRouteBuilder MapAgentEndpoints(this IEndpointRouteBuilder app)
+    {
+        app.MapGet("/metrics", ServeMetricsAsync);
+        app.MapGet("/healthz", ServeHealthAsync);
+        app.MapGet("/", ServeLandingPageAsync);
+        return app;
+    }
+
+    private static async Task ServeMetricsAsync(HttpContext context)
+    {
+        var exporter = context.RequestServices.GetRequiredService<SnapshotExporter>();
+        var body = await exporter.RenderAsync(context.RequestAborted).ConfigureAwait(false);
+        context.Response.ContentType = ContentType;
+        context.Response.ContentLength = body.Length;
+        await context.Response.Body.WriteAsync(body, context.RequestAborted).ConfigureAwait(false);
+    }
+
+    private static Task ServeHealthAsync(HttpContext context)
+    {
+        var store = context.RequestServices.GetRequiredService<SnapshotStore>();
+        var sampling = context.RequestServices.GetRequiredService<SamplingService>();
+        var time = context.RequestServices.GetRequiredService<TimeProvider>();
+        var report = Health.Evaluate(store.Current, sampling.Sources.Select(s => s.Name), time.GetUtcNow());
+        context.Response.StatusCode = report.Healthy ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable;
+        context.Response.ContentType = "text/plain; charset=utf-8";
+        return context.Response.WriteAsync(report.Text, context.RequestAborted);
+    }
+
+    private static Task ServeLandingPageAsync(HttpContext context)
+    {
+        context.Response.ContentType = "text/html; charset=utf-8";
+        return context.Response.WriteAsync(
+            $"""
+            <html><head><title>vast-host-agent</title></head><body>
+            <h1>vast-host-agent {BuildInfo.Display}</h1>
+            <p><a href="/metrics">/metrics</a> (Prometheus) &middot; <a href="/healthz">/healthz</a></p>
+            </body></html>
+            """,
+            context.RequestAborted);
+    }
+}
+
+/// <summary>Health of the samplers: healthy while every enabled collector succeeded recently.</summary>
+public sealed record Health(bool Healthy, string Text)
+{
+    public static Health Evaluate(HostSnapshot snapshot, IEnumerable<string> enabledCollectors, DateTimeOffset now)
+    {
+        var lines = new List<string>();
+        var healthy = true;
+        foreach (var name in enabledCollectors)
+        {
+            if (!snapshot.Collectors.TryGetValue(name, out var status))
+            {
+                healthy = false;
+                lines.Add($"{name}: no run yet");
+                continue;
+            }
+
+            if (status.IsHealthy(now))
+            {
+                lines.Add($"{name}: ok");
+                continue;
+            }
+
+            healthy = false;
+            var since = status.LastSuccess is { } s ? $"last success {(now - s).TotalSeconds:0}s ago" : "never succeeded";
+            lines.Add($"{name}: failing ({since}): {status.Problem ?? "stale"}");
+        }
+
+        return new Health(healthy, (healthy ? "ok\n" : "unhealthy\n") + string.Join('\n', lines) + "\n");
+    }
+}

@@ -1,0 +1,55 @@
+using System.ComponentModel.DataAnnotations;
+using System.Net;
+using Microsoft.Extensions.Options;
+
+namespace VastHostAgent.Metrics;
+
+/// <summary>Configuration section <c>metrics</c>: the Prometheus endpoint.</summary>
+public sealed class MetricsOptions
+{
+    public const string SectionName = "metrics";
+    public const int DefaultPort = 9470;
+
+    /// <summary>
+    /// Address and port of the HTTP endpoint (<c>/metrics</c>, <c>/healthz</c>). Loopback by default: renters'
+    /// containers share this host, so exposing telemetry beyond it is the host's explicit choice.
+    /// </summary>
+    [Required(AllowEmptyStrings = false)]
+    public string ListenAddress { get; set; } = "127.0.0.1:9470";
+
+    /// <summary>Also export core GPU readings under dcgm-exporter's names and labels (DCGM_FI_DEV_*).</summary>
+    public bool DcgmCompatible { get; set; }
+
+    /// <summary>Value of the <c>Hostname</c> label on dcgm-compatible series; empty means this machine's host name.</summary>
+    public string Hostname { get; set; } = "";
+
+    /// <summary>Parses <see cref="ListenAddress"/>; valid after validation.</summary>
+    public IPEndPoint ParseListenAddress() => IPEndPoint.Parse(ListenAddress);
+}
+
+[OptionsValidator]
+internal sealed partial class MetricsOptionsDataValidator : IValidateOptions<MetricsOptions>;
+
+/// <summary>Checks that the listen address is an IP address with a port.</summary>
+internal sealed class MetricsOptionsValidator : IValidateOptions<MetricsOptions>
+{
+    private readonly MetricsOptionsDataValidator _data = new();
+
+    public ValidateOptionsResult Validate(string? name, MetricsOptions options)
+    {
+        var data = _data.Validate(name, options);
+        if (data.Failed)
+        {
+            return data;
+        }
+
+        if (!IPEndPoint.TryParse(options.ListenAddress, out var endpoint) || endpoint.Port == 0
+            || !options.ListenAddress.Contains(':', StringComparison.Ordinal))
+        {
+            return ValidateOptionsResult.Fail(
+                $"ListenAddress: '{options.ListenAddress}' is not an IP address with a port (e.g. 127.0.0.1:{MetricsOptions.DefaultPort} or [::1]:{MetricsOptions.DefaultPort})");
+        }
+
+        return ValidateOptionsResult.Success;
+    }
+}

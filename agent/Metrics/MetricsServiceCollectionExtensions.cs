@@ -1,0 +1,18 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using VastHostAgent.Hosting;
+
+namespace VastHostAgent.Metrics;
+
+public static class MetricsServiceCollectionExtensions
+{
+    /// <summary>The Prometheus exposition: options section <c>metrics</c> and the snapshot exporter.</summary>
+    public static IServiceCollection AddAgentMetrics(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddOptions<MetricsOptions>().Bind(configuration.GetSection(MetricsOptions.SectionName), o => o.ErrorOnUnknownConfiguration = true);
+        services.AddOptionsCheck<MetricsOptions, MetricsOptionsValidator>(MetricsOptions.SectionName,
+            "listenAddress", "dcgmCompatible", "hostname");
+        services.AddSingleton<SnapshotExporter>();
+        return services;
+    }
+}

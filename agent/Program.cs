@@ -1,0 +1,3 @@
+using VastHostAgent.Cli;
+
+return await AgentCommandLine.InvokeAsync(args).ConfigureAwait(false);
