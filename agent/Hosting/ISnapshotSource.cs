@@ -28,5 +28,6 @@ public readonly record struct SourceResult(bool Ok, string? Problem, Func<HostSn
 {
     public static SourceResult Success(Func<HostSnapshot, HostSnapshot> apply) => new(true, null, apply);
 
+    /// <summary>A failed run. The source logs the problem itself (once, not every cycle).</summary>
     public static SourceResult Failure(string problem, Func<HostSnapshot, HostSnapshot> apply) => new(false, problem, apply);
 }

@@ -42,6 +42,7 @@ public sealed partial class SamplingService : BackgroundService
     {
         var started = _time.GetTimestamp();
         SourceResult result;
+        var threw = false;
         try
         {
             result = source.Collect(cancellationToken);
@@ -49,6 +50,7 @@ public sealed partial class SamplingService : BackgroundService
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
             result = SourceResult.Failure($"{ex.GetType().Name}: {ex.Message}", source.Clear);
+            threw = true;
         }
 
         var duration = _time.GetElapsedTime(started);
@@ -70,7 +72,8 @@ public sealed partial class SamplingService : BackgroundService
             return updated with { Timestamp = now, Collectors = updated.Collectors.SetItem(source.Name, status) };
         });
 
-        if (!result.Ok && (previous is null || previous.Ok || previous.Problem != result.Problem))
+        // A source that reports a failure has logged it in its own words; exceptions are logged here, once per new problem.
+        if (threw && (previous is null || previous.Ok || previous.Problem != result.Problem))
         {
             Log.CollectorFailing(_logger, source.Name, result.Problem ?? "unknown");
         }
