@@ -179,6 +179,15 @@ public static partial class AgentConfiguration
     private static string DescribeLoadFailure(string? path, Exception ex)
     {
         var inner = ex.InnerException ?? ex;
+        for (var e = (Exception?)ex; e is not null; e = e.InnerException)
+        {
+            if (e is JsonException)
+            {
+                inner = e;
+                break;
+            }
+        }
+
         if (inner is JsonException json)
         {
             var where = json.LineNumber is { } line

@@ -1,0 +1,149 @@
+using System.Reflection;
+using System.Text.RegularExpressions;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+using VastHostAgent.Gpu;
+using VastHostAgent.Host;
+using VastHostAgent.Hosting;
+using VastHostAgent.Metrics;
+using VastHostAgent.Tests.Support;
+
+namespace VastHostAgent.Tests.Hosting;
+
+/// <summary>
+/// A host who mistypes the configuration gets one clear line naming the key and the problem, exit code 2,
+/// no stack trace, and the daemon never starts.
+/// </summary>
+public sealed partial class ConfigurationTests
+{
+    public static TheoryData<string, string, string> BadFiles => new()
+    {
+        { "syntax error", """{ "agent": { "sampleInterval": "00:00:05", } "metrics": {} }""", "is not valid JSON at line 1" },
+        { "duration not a duration", """{ "agent": { "sampleInterval": "5 seconds" } }""", "agent.sampleInterval: '5 seconds' is not a valid duration" },
+        { "duration out of range", """{ "agent": { "sampleInterval": "00:00:00" } }""", "agent.sampleInterval: must be between 00:00:01 and 00:05:00 (got '00:00:00')" },
+        { "duration too long", """{ "agent": { "sampleInterval": "01:00:00" } }""", "agent.sampleInterval: must be between 00:00:01 and 00:05:00 (got '01:00:00')" },
+        { "listen address without port", """{ "metrics": { "listenAddress": "127.0.0.1" } }""", "metrics.listenAddress: '127.0.0.1' is not an IP address with a port" },
+        { "listen address host name", """{ "metrics": { "listenAddress": "localhost:9470" } }""", "metrics.listenAddress: 'localhost:9470' is not an IP address with a port" },
+        { "listen port out of range", """{ "metrics": { "listenAddress": "127.0.0.1:70000" } }""", "metrics.listenAddress: '127.0.0.1:70000' is not an IP address with a port" },
+        { "misspelt key", """{ "gpu": { "nvmlLibary": "/x/libnvidia-ml.so.1" } }""", "gpu.nvmlLibary: unknown key (known: enabled, nvmlLibrary, xidEvents, processes)" },
+        { "misspelt section", """{ "metric": { "listenAddress": "127.0.0.1:9470" } }""", "metric: unknown section (known: agent, gpu, host, metrics)" },
+        { "boolean as word", """{ "gpu": { "enabled": "yes" } }""", "gpu.enabled: 'yes' is not true or false" },
+        { "relative sysfs root", """{ "host": { "sysfsRoot": "sys" } }""", "host.sysfsRoot: must be an absolute path (got 'sys')" },
+        { "empty library", """{ "gpu": { "nvmlLibrary": "" } }""", "gpu.nvmlLibrary:" },
+        { "section as value", """{ "gpu": 5 }""", "gpu: must be an object with settings, not a single value" },
+        { "duplicate key", """{ "agent": { "sampleInterval": "00:00:05", "sampleInterval": "00:00:06" } }""", "duplicate key" },
+        { "state directory relative", """{ "agent": { "stateDirectory": "state" } }""", "agent.stateDirectory: must be an absolute path (got 'state')" },
+    };
+
+    [Theory]
+    [MemberData(nameof(BadFiles))]
+    public async Task A_bad_configuration_file_exits_2_with_one_line_naming_the_key(string why, string json, string expected)
+    {
+        var dir = TestEnvironment.NewTempDirectory("badcfg");
+        var path = Path.Combine(dir, "agent.json");
+        await File.WriteAllTextAsync(path, json);
+
+        // The daemon itself: if validation wrongly passed it would start serving (on a free port, not 9470) and time out.
+        string[] args = json.Contains("listenAddress", StringComparison.Ordinal)
+            ? ["run", "--config", path]
+            : ["run", "--config", path, "--listen", $"127.0.0.1:{AgentProcess.FreePort()}"];
+        var (exit, stdout, stderr) = await AgentProcess.RunToExitAsync(args, timeout: TimeSpan.FromSeconds(20));
+
+        Assert.True(exit == 2, $"{why}: exit {exit}, stderr: {stderr}");
+        var lines = stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        var line = Assert.Single(lines);
+        Assert.StartsWith($"error: invalid configuration ({path}): ", line, StringComparison.Ordinal);
+        Assert.Contains(expected, line, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("Exception", stderr, StringComparison.Ordinal);
+        Assert.Equal("", stdout.Trim());
+    }
+
+    [Fact]
+    public async Task A_bad_environment_variable_names_the_key()
+    {
+        var (exit, _, stderr) = await AgentProcess.RunToExitAsync(
+            ["metrics"],
+            new Dictionary<string, string?> { ["VASTHOST_AGENT__SAMPLEINTERVAL"] = "soon", ["VASTHOST_GPU__ENABLED"] = "false" });
+        Assert.Equal(2, exit);
+        Assert.Contains("agent.sampleInterval: 'soon' is not a valid duration", stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_missing_explicit_file_is_an_error_but_a_missing_default_file_is_not()
+    {
+        var (exit, _, stderr) = await AgentProcess.RunToExitAsync(["metrics", "--config", "/nonexistent/agent.json"]);
+        Assert.Equal(2, exit);
+        Assert.Contains("configuration file /nonexistent/agent.json does not exist", stderr, StringComparison.Ordinal);
+
+        var viaEnv = await AgentProcess.RunToExitAsync(["metrics"], new Dictionary<string, string?> { ["VASTHOST_CONFIG"] = "/nonexistent/other.json" });
+        Assert.Equal(2, viaEnv.ExitCode);
+        Assert.Contains("/nonexistent/other.json does not exist", viaEnv.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Several_problems_give_one_line_each()
+    {
+        var dir = TestEnvironment.NewTempDirectory("multi");
+        var path = Path.Combine(dir, "agent.json");
+        await File.WriteAllTextAsync(path, """{ "agent": { "sampleInterval": "00:00:00" }, "metrics": { "listenAddress": "nowhere" } }""");
+        var (exit, _, stderr) = await AgentProcess.RunToExitAsync(["doctor", "--config", path]);
+        Assert.Equal(2, exit);
+        var lines = stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(2, lines.Length);
+        Assert.Contains(lines, l => l.Contains("agent.sampleInterval", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.Contains("metrics.listenAddress", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Unknown_command_line_arguments_exit_2()
+    {
+        var (exit, _, stderr) = await AgentProcess.RunToExitAsync(["run", "--lisen", "x"]);
+        Assert.Equal(2, exit);
+        Assert.Contains("--lisen", stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void The_example_file_loads_validates_and_equals_the_built_in_defaults()
+    {
+        var path = Path.Combine(TestEnvironment.RepositoryRoot, "packaging", "config", "agent.example.json");
+        var configuration = AgentConfiguration.Build(new AgentConfiguration.Source(path, true));
+        Assert.Empty(AgentRuntime.Validate(configuration));
+
+        var services = new ServiceCollection().AddLogging().AddAgent(configuration).BuildServiceProvider();
+        AssertSameValues(new AgentOptions(), services.GetRequiredService<IOptions<AgentOptions>>().Value);
+        AssertSameValues(new MetricsOptions(), services.GetRequiredService<IOptions<MetricsOptions>>().Value);
+        AssertSameValues(new GpuOptions(), services.GetRequiredService<IOptions<GpuOptions>>().Value);
+        AssertSameValues(new HostSensorOptions(), services.GetRequiredService<IOptions<HostSensorOptions>>().Value);
+    }
+
+    [Fact]
+    public void The_example_file_documents_every_option()
+    {
+        var text = File.ReadAllText(Path.Combine(TestEnvironment.RepositoryRoot, "packaging", "config", "agent.example.json"));
+        foreach (var (section, type) in new (string, Type)[]
+                 {
+                     (AgentOptions.SectionName, typeof(AgentOptions)),
+                     (MetricsOptions.SectionName, typeof(MetricsOptions)),
+                     (GpuOptions.SectionName, typeof(GpuOptions)),
+                     (HostSensorOptions.SectionName, typeof(HostSensorOptions)),
+                 })
+        {
+            Assert.Contains($"\"{section}\": {{", text, StringComparison.Ordinal);
+            foreach (var property in type.GetProperties(BindingFlags.Public | BindingFlags.Instance).Where(p => p.CanWrite))
+            {
+                var key = AgentConfiguration.Camel(property.Name);
+                Assert.True(Regex.IsMatch(text, $"\"{key}\":"), $"{section}.{key} is not in agent.example.json");
+            }
+        }
+    }
+
+    private static void AssertSameValues<T>(T expected, T actual)
+    {
+        foreach (var property in typeof(T).GetProperties(BindingFlags.Public | BindingFlags.Instance).Where(p => p.CanWrite))
+        {
+            Assert.True(Equals(property.GetValue(expected), property.GetValue(actual)),
+                $"{typeof(T).Name}.{property.Name}: example has {property.GetValue(actual)}, default is {property.GetValue(expected)}");
+        }
+    }
+}
