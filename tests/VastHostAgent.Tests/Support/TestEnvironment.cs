@@ -12,14 +12,14 @@ public static class TestEnvironment
     public static string RepositoryRoot { get; } = FindRoot();
 
     /// <summary>
-    /// The agent to start: <c>VASTHOST_AGENT_BINARY</c> (e.g. a NativeAOT build) when set, else the
+    /// The agent to start: <c>AGENT_UNDER_TEST</c> (e.g. a NativeAOT build) when set, else the
     /// framework-dependent build copied next to the tests (started through <c>dotnet</c>).
     /// </summary>
     public static (string FileName, string[] PrefixArgs) AgentCommand
     {
         get
         {
-            var binary = Environment.GetEnvironmentVariable("VASTHOST_AGENT_BINARY");
+            var binary = Environment.GetEnvironmentVariable("AGENT_UNDER_TEST");
             if (!string.IsNullOrEmpty(binary))
             {
                 return (binary, []);

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Runs every test of VastHostAgent on a fresh Debian/Ubuntu machine.
+#
+#   scripts/test.sh
+#
+# 1. installs what the tests need from apt (gcc, curl, promtool, shellcheck, ...) when missing;
+# 2. builds the fake libnvidia-ml.so.1 with gcc;
+# 3. builds the solution (warnings are errors) and publishes the agent NativeAOT (zero warnings allowed);
+# 4. runs `dotnet test` on every test project, against the NativeAOT binary we ship;
+# 5. ends with one line: "N passed, N failed, N skipped", and exits non-zero on any failure.
+set -euo pipefail
+# shellcheck source=scripts/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$REPO_ROOT"
+
+ensure_apt_packages gcc libc6-dev curl ca-certificates prometheus shellcheck
+ensure_dotnet
+
+log "building the fake NVML library"
+build_fake_nvml
+
+log "building the solution"
+dotnet build VastHostAgent.sln -c Release -nologo -v quiet >/tmp/vasthost-build.log 2>&1 || {
+    cat /tmp/vasthost-build.log >&2
+    die "build failed"
+}
+
+log "publishing the agent (NativeAOT, linux-x64)"
+AOT_DIR="$REPO_ROOT/artifacts/publish"
+publish_agent "$AOT_DIR"
+log "NativeAOT binary: $(du -h "$AOT_DIR/vast-host-agent" | cut -f1) at $AOT_DIR/vast-host-agent (0 warnings)"
+
+passed=0
+failed=0
+skipped=0
+status=0
+for project in tests/*/*.Tests.csproj; do
+    log "testing $project"
+    output="$(mktemp)"
+    set +e
+    AGENT_UNDER_TEST="$AOT_DIR/vast-host-agent" \
+        dotnet test "$project" -c Release --no-build -nologo 2>&1 | tee "$output"
+    rc="${PIPESTATUS[0]}"
+    set -e
+    summary="$(grep -E '(Passed|Failed)!  - Failed:' "$output" | tail -1 || true)"
+    if [ -z "$summary" ]; then
+        log "no test summary from $project (exit $rc)"
+        failed=$((failed + 1))
+        status=1
+        continue
+    fi
+    f="$(sed -E 's/.*Failed: *([0-9]+).*/\1/' <<<"$summary")"
+    p="$(sed -E 's/.*Passed: *([0-9]+).*/\1/' <<<"$summary")"
+    s="$(sed -E 's/.*Skipped: *([0-9]+).*/\1/' <<<"$summary")"
+    passed=$((passed + p))
+    failed=$((failed + f))
+    skipped=$((skipped + s))
+    if [ "$rc" -ne 0 ] || [ "$f" -ne 0 ]; then
+        status=1
+    fi
+    rm -f "$output"
+done
+
+if [ "$passed" -eq 0 ]; then
+    status=1
+fi
+echo "$passed passed, $failed failed, $skipped skipped"
+exit "$status"

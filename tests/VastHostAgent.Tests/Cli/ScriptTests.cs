@@ -1,0 +1,44 @@
+using System.Diagnostics;
+using VastHostAgent.Tests.Support;
+
+namespace VastHostAgent.Tests.Cli;
+
+/// <summary>The shell scripts a host runs are shellcheck-clean, and CI runs exactly the README's test command.</summary>
+public sealed class ScriptTests
+{
+    [Fact]
+    public async Task Every_shell_script_passes_shellcheck()
+    {
+        var root = TestEnvironment.RepositoryRoot;
+        var scripts = Directory.GetFiles(Path.Combine(root, "scripts"), "*.sh")
+            .Append(Path.Combine(root, "install.sh"))
+            .Append(Path.Combine(root, ".ci", "run"))
+            .ToList();
+        var psi = new ProcessStartInfo("shellcheck") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = root };
+        psi.ArgumentList.Add("-x");
+        foreach (var s in scripts)
+        {
+            psi.ArgumentList.Add(Path.GetRelativePath(root, s));
+        }
+
+        using var process = Process.Start(psi)!;
+        var output = await process.StandardOutput.ReadToEndAsync() + await process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        Assert.True(process.ExitCode == 0, output);
+        Assert.True(scripts.Count >= 5);
+    }
+
+    [Fact]
+    public void CI_runs_the_README_test_command_and_nothing_else()
+    {
+        var root = TestEnvironment.RepositoryRoot;
+        var readme = File.ReadAllText(Path.Combine(root, "README.md"));
+        Assert.Contains("scripts/test.sh", readme, StringComparison.Ordinal);
+        Assert.Contains("scripts/demo.sh", readme, StringComparison.Ordinal);
+        var commands = File.ReadAllLines(Path.Combine(root, ".ci", "run"))
+            .Select(l => l.Trim())
+            .Where(l => l.Length > 0 && !l.StartsWith('#') && !l.StartsWith("set ", StringComparison.Ordinal) && !l.StartsWith("cd ", StringComparison.Ordinal))
+            .ToList();
+        Assert.Equal(["exec scripts/test.sh"], commands);
+    }
+}
