@@ -3,15 +3,38 @@ using Prometheus;
 namespace VastHostAgent.Metrics;
 
 /// <summary>
-/// A labelled gauge fed from snapshots: every label set written during one update survives it, every
+/// Label sets written during one snapshot update. Every label set written survives the update; every
 /// other label set is removed at <see cref="Sweep"/>, so a vanished GPU, sensor or container loses its
 /// series instead of going stale.
 /// </summary>
-internal sealed class TrackedGauge
+internal abstract class TrackedFamily
 {
-    private readonly Gauge _gauge;
     private Dictionary<string, string[]> _previous = new(StringComparer.Ordinal);
     private Dictionary<string, string[]> _current = new(StringComparer.Ordinal);
+
+    public void Sweep()
+    {
+        foreach (var (key, labels) in _previous)
+        {
+            if (!_current.ContainsKey(key))
+            {
+                Remove(labels);
+            }
+        }
+
+        (_previous, _current) = (_current, _previous);
+        _current.Clear();
+    }
+
+    protected void Track(string[] labels) => _current[string.Join('\u001f', labels)] = labels;
+
+    protected abstract void Remove(string[] labels);
+}
+
+/// <summary>A labelled gauge fed from snapshots.</summary>
+internal sealed class TrackedGauge : TrackedFamily
+{
+    private readonly Gauge _gauge;
 
     public TrackedGauge(IMetricFactory factory, string name, string help, params string[] labelNames)
     {
@@ -21,7 +44,7 @@ internal sealed class TrackedGauge
     public void Set(double value, params string[] labels)
     {
         _gauge.WithLabels(labels).Set(value);
-        _current[Key(labels)] = labels;
+        Track(labels);
     }
 
     public void Set(double? value, params string[] labels)
@@ -32,21 +55,7 @@ internal sealed class TrackedGauge
         }
     }
 
-    public void Sweep()
-    {
-        foreach (var (key, labels) in _previous)
-        {
-            if (!_current.ContainsKey(key))
-            {
-                _gauge.RemoveLabelled(labels);
-            }
-        }
-
-        (_previous, _current) = (_current, _previous);
-        _current.Clear();
-    }
-
-    internal static string Key(string[] labels) => string.Join('\u001f', labels);
+    protected override void Remove(string[] labels) => _gauge.RemoveLabelled(labels);
 }
 
 /// <summary>
@@ -54,11 +63,9 @@ internal sealed class TrackedGauge
 /// XID tallies). When the source resets (driver reload) the series restarts from the new value, which
 /// Prometheus' rate() handles as a counter reset.
 /// </summary>
-internal sealed class TrackedCounter
+internal sealed class TrackedCounter : TrackedFamily
 {
     private readonly Counter _counter;
-    private Dictionary<string, string[]> _previous = new(StringComparer.Ordinal);
-    private Dictionary<string, string[]> _current = new(StringComparer.Ordinal);
 
     public TrackedCounter(IMetricFactory factory, string name, string help, params string[] labelNames)
     {
@@ -81,20 +88,8 @@ internal sealed class TrackedCounter
 
         child.IncTo(v);
         child.Publish();
-        _current[TrackedGauge.Key(labels)] = labels;
+        Track(labels);
     }
 
-    public void Sweep()
-    {
-        foreach (var (key, labels) in _previous)
-        {
-            if (!_current.ContainsKey(key))
-            {
-                _counter.RemoveLabelled(labels);
-            }
-        }
-
-        (_previous, _current) = (_current, _previous);
-        _current.Clear();
-    }
+    protected override void Remove(string[] labels) => _counter.RemoveLabelled(labels);
 }
