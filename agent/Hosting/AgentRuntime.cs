@@ -7,6 +7,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Console;
+using VastHostAgent.Containers;
 using VastHostAgent.Metrics;
 
 namespace VastHostAgent.Hosting;
@@ -39,6 +40,11 @@ public static partial class AgentRuntime
         builder.Services.Configure<ConsoleLifetimeOptions>(o => o.SuppressStatusMessages = true);
         builder.Services.AddAgent(configuration);
         builder.Services.AddHostedService(sp => sp.GetRequiredService<SamplingService>());
+        if (configuration.GetValue(DockerOptions.SectionName + ":enabled", true))
+        {
+            builder.Services.AddHostedService(sp => sp.GetRequiredService<DockerInventoryService>());
+        }
+
 
         var metricsOptions = configuration.GetSection(MetricsOptions.SectionName);
         var endpoint = IPEndPoint.Parse(metricsOptions["listenAddress"] ?? new MetricsOptions().ListenAddress);

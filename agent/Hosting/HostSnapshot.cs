@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using VastHostAgent.Containers;
 using VastHostAgent.Gpu;
 using VastHostAgent.Host;
 
@@ -43,6 +44,15 @@ public sealed record HostSnapshot
     public IReadOnlyList<HwmonReading>? Sensors { get; init; }
 
     public DiskSpace? Disk { get; init; }
+
+    /// <summary>Docker and its containers (event-driven); null while Docker is disabled or not yet reached.</summary>
+    public DockerState? Docker { get; init; }
+
+    /// <summary>Resource use per running container id, from cgroups.</summary>
+    public IReadOnlyDictionary<string, ContainerUsage>? ContainerUsage { get; init; }
+
+    /// <summary>GPU memory and processes per container and GPU (NVML processes mapped through /proc).</summary>
+    public IReadOnlyList<ContainerGpuProcesses>? ContainerGpuProcesses { get; init; }
 
     public ImmutableDictionary<string, CollectorStatus> Collectors { get; init; } =
         ImmutableDictionary<string, CollectorStatus>.Empty.WithComparers(StringComparer.Ordinal);

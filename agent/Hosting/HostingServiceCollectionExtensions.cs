@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using VastHostAgent.Containers;
 using VastHostAgent.Gpu;
 using VastHostAgent.Host;
 using VastHostAgent.Metrics;
@@ -27,5 +28,6 @@ public static class HostingServiceCollectionExtensions
             .AddAgentCore(configuration)
             .AddGpuTelemetry(configuration)
             .AddHostSensors(configuration)
+            .AddContainers(configuration)
             .AddAgentMetrics(configuration);
 }

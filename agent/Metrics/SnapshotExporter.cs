@@ -1,6 +1,7 @@
 using System.Globalization;
 using Microsoft.Extensions.Options;
 using Prometheus;
+using VastHostAgent.Containers;
 using VastHostAgent.Gpu;
 using VastHostAgent.Hosting;
 
@@ -78,8 +79,14 @@ public sealed class SnapshotExporter : IDisposable
     private readonly TrackedGauge _diskAvailable;
 
     private readonly DcgmCompatibleSeries? _dcgm;
+    private readonly ContainerSeries? _containers;
 
     public SnapshotExporter(IOptions<MetricsOptions> options, TimeProvider time)
+        : this(options, Microsoft.Extensions.Options.Options.Create(new DockerOptions { Enabled = false }), time)
+    {
+    }
+
+    public SnapshotExporter(IOptions<MetricsOptions> options, IOptions<DockerOptions> docker, TimeProvider time)
     {
         _options = options.Value;
         _time = time;
@@ -141,6 +148,11 @@ public sealed class SnapshotExporter : IDisposable
         _diskFree = Gauge(f, "vasthost_disk_free_bytes", "Free space on the filesystem holding Docker's data root.", "path");
         _diskAvailable = Gauge(f, "vasthost_disk_available_bytes", "Space available to unprivileged users on the filesystem holding Docker's data root.", "path");
 
+        if (docker.Value.Enabled)
+        {
+            _containers = new ContainerSeries(f, (n, h, l) => Gauge(f, n, h, l), (n, h, l) => Counter(f, n, h, l), docker.Value.ExportLabels);
+        }
+
         if (_options.DcgmCompatible)
         {
             _dcgm = new DcgmCompatibleSeries(f, _sweeps);
@@ -175,6 +187,7 @@ public sealed class SnapshotExporter : IDisposable
             ApplyCollectors(snapshot);
             ApplyGpus(snapshot.Gpu);
             ApplyHost(snapshot);
+            _containers?.Apply(snapshot);
             _dcgm?.Apply(snapshot.Gpu, _hostname);
             foreach (var sweep in _sweeps)
             {

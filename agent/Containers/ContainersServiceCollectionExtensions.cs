@@ -1,0 +1,30 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
+using VastHostAgent.Host;
+using VastHostAgent.Hosting;
+
+namespace VastHostAgent.Containers;
+
+public static class ContainersServiceCollectionExtensions
+{
+    /// <summary>Docker inventory, cgroup readers and container stats: options section <c>docker</c>.</summary>
+    public static IServiceCollection AddContainers(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddOptions<DockerOptions>().Bind(configuration.GetSection(DockerOptions.SectionName), o => o.ErrorOnUnknownConfiguration = true);
+        services.AddOptionsCheck<DockerOptions, DockerOptionsValidator>(DockerOptions.SectionName,
+            "enabled", "endpoint", "resyncInterval", "exportLabels");
+        services.TryAddSingleton(sp =>
+        {
+            var host = sp.GetRequiredService<IOptions<HostSensorOptions>>().Value;
+            return new CgroupReader(host.ProcRoot, host.SysfsRoot);
+        });
+        services.TryAddSingleton<IContainerResourceReader>(sp => sp.GetRequiredService<CgroupReader>());
+        services.TryAddSingleton<IProcessContainerResolver>(sp => sp.GetRequiredService<CgroupReader>());
+        services.TryAddSingleton<DockerInventoryService>();
+        services.TryAddSingleton<IContainerInventory>(sp => sp.GetRequiredService<DockerInventoryService>());
+        services.AddSingleton<ISnapshotSource, ContainerStatsSource>();
+        return services;
+    }
+}

@@ -1,0 +1,40 @@
+using System.ComponentModel.DataAnnotations;
+using Microsoft.Extensions.Options;
+using VastHostAgent.Hosting;
+
+namespace VastHostAgent.Containers;
+
+/// <summary>Configuration section <c>docker</c>: the container inventory.</summary>
+public sealed class DockerOptions
+{
+    public const string SectionName = "docker";
+
+    /// <summary>Watch Docker containers and map them to Vast instances and GPUs.</summary>
+    public bool Enabled { get; set; } = true;
+
+    /// <summary>Docker endpoint; empty means <c>DOCKER_HOST</c>, else <c>unix:///var/run/docker.sock</c>.</summary>
+    [RegularExpression(@"^(|unix:///\S+|tcp://\S+)$", ErrorMessage = "must be empty, unix:///path/to/docker.sock or tcp://host:port")]
+    public string Endpoint { get; set; } = "";
+
+    /// <summary>Full re-list of containers in addition to the event stream (hh:mm:ss).</summary>
+    [DurationRange("00:00:10", "01:00:00")]
+    public TimeSpan ResyncInterval { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>Docker labels copied onto <c>vasthost_container_info</c> as <c>label_&lt;name&gt;</c> (bounded: only these).</summary>
+    public List<string> ExportLabels { get; set; } = [];
+
+    /// <summary>The endpoint to use: the option, else DOCKER_HOST, else the standard socket.</summary>
+    public Uri ResolveEndpoint()
+    {
+        if (!string.IsNullOrWhiteSpace(Endpoint))
+        {
+            return new Uri(Endpoint);
+        }
+
+        var fromEnv = Environment.GetEnvironmentVariable("DOCKER_HOST");
+        return !string.IsNullOrWhiteSpace(fromEnv) ? new Uri(fromEnv) : new Uri("unix:///var/run/docker.sock");
+    }
+}
+
+[OptionsValidator]
+internal sealed partial class DockerOptionsValidator : IValidateOptions<DockerOptions>;
