@@ -4,7 +4,9 @@
 #   scripts/demo.sh [--port N] [--gpus N] [--check]
 #
 # Without an NVIDIA driver, the agent loads the fake libnvidia-ml.so.1 from tests/fake-nvml with
-# several simulated GPUs whose readings move over time. With a driver, it reads the real GPUs.
+# several simulated GPUs whose readings move over time, and (when dockerd can run here) starts a private
+# dockerd with a few Vast-style C.<id> containers assigned to those GPUs, so the GPU ↔ instance mapping
+# shows. With a driver, it reads the real GPUs and the host's Docker.
 # --check: start, verify the metrics pass `promtool check metrics` (when installed), print a summary, stop.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
@@ -27,15 +29,58 @@ done
 ensure_apt_packages gcc libc6-dev curl ca-certificates
 ensure_dotnet
 
-demo_dir="$(mktemp -d /tmp/vast-host-agent-demo.XXXXXX)"
+demo_dir="$(mktemp -d /tmp/vha-demo.XXXXXX)"
 nvml_library="libnvidia-ml.so.1"
+docker_endpoint=""
+docker_enabled=true
+dockerd_pid=""
+simulated=0
 if ldconfig -p 2>/dev/null | grep -q 'libnvidia-ml.so.1 ' && command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
     log "NVIDIA driver found: reading the real GPUs"
 else
     log "no NVIDIA driver: simulating $gpus GPUs with the fake NVML library"
     build_fake_nvml
     nvml_library="$REPO_ROOT/tests/fake-nvml/build/libnvidia-ml.so.1"
-    export FAKE_NVML_GPUS="$gpus" FAKE_NVML_ANIMATE=1
+    export FAKE_NVML_GPUS="$gpus" FAKE_NVML_ANIMATE=1 FAKE_NVML_STATE="$demo_dir/fake-nvml.state"
+    printf 'gpus=%s\n' "$gpus" >"$FAKE_NVML_STATE"
+    simulated=1
+fi
+
+docker_cli() { docker -H "$docker_endpoint" "$@"; }
+
+# start_private_docker: a private dockerd (own socket and data root) with Vast-style instance containers.
+start_private_docker() {
+    [ "$(id -u)" -eq 0 ] || { log "not root: no private dockerd (containers are not simulated)"; return 1; }
+    ( ensure_apt_packages docker.io busybox-static ) || { log "docker.io/busybox-static not installable: no containers"; return 1; }
+    local dir="$demo_dir/docker"
+    mkdir -p "$dir/rootfs/bin"
+    docker_endpoint="unix://$dir/docker.sock"
+    dockerd --iptables=false --ip6tables=false --bridge=none -H "$docker_endpoint" \
+        --data-root "$dir/data" --exec-root "$dir/exec" --pidfile "$dir/dockerd.pid" >"$dir/dockerd.log" 2>&1 &
+    dockerd_pid=$!
+    for _ in $(seq 1 100); do
+        docker_cli version >/dev/null 2>&1 && break
+        kill -0 "$dockerd_pid" 2>/dev/null || { log "dockerd cannot run here (see $dir/dockerd.log): no containers"; return 1; }
+        sleep 0.1
+    done
+    docker_cli version >/dev/null 2>&1 || return 1
+    cp "$(command -v busybox)" "$dir/rootfs/bin/busybox"
+    for applet in sh sleep; do ln -sf busybox "$dir/rootfs/bin/$applet"; done
+    tar -C "$dir/rootfs" -c . | docker_cli import - tiny:latest >/dev/null
+    docker_cli run -d --name C.31001 --memory 2g --cpus 1 -e NVIDIA_VISIBLE_DEVICES=0,1 tiny:latest sleep infinity >/dev/null
+    docker_cli run -d --name C.31002 --memory 1g --cpus 0.5 -e "NVIDIA_VISIBLE_DEVICES=GPU-00000000-fa4e-4000-8000-000000000002" tiny:latest sleep infinity >/dev/null
+    docker_cli run -d --name vast-default-job tiny:latest sleep infinity >/dev/null
+    # Their "CUDA processes": the fake NVML reports the containers' init PIDs on their GPUs.
+    local p1 p2
+    p1="$(docker_cli inspect -f '{{.State.Pid}}' C.31001)"
+    p2="$(docker_cli inspect -f '{{.State.Pid}}' C.31002)"
+    printf 'gpus=%s\ngpu.0.processes=%s:8589934592\ngpu.0.mem_used=9663676416\ngpu.1.processes=%s:6442450944\ngpu.1.mem_used=7516192768\ngpu.2.processes=%s:12884901888\ngpu.2.mem_used=13958643712\n' \
+        "$gpus" "$p1" "$p1" "$p2" >"$FAKE_NVML_STATE"
+    log "private dockerd with instances C.31001 (GPUs 0,1), C.31002 (GPU 2) and a host container"
+}
+
+if [ "$simulated" -eq 1 ] && [ "$gpus" -ge 3 ]; then
+    start_private_docker || { docker_enabled=false; [ -n "$dockerd_pid" ] && kill "$dockerd_pid" 2>/dev/null; dockerd_pid=""; }
 fi
 
 log "building the agent"
@@ -48,7 +93,8 @@ cat >"$demo_dir/agent.json" <<EOF
 {
   "agent": { "sampleInterval": "00:00:05", "stateDirectory": "$demo_dir/state" },
   "metrics": { "listenAddress": "127.0.0.1:$port" },
-  "gpu": { "nvmlLibrary": "$nvml_library" }
+  "gpu": { "nvmlLibrary": "$nvml_library" },
+  "docker": { "enabled": $docker_enabled, "endpoint": "$docker_endpoint" }
 }
 EOF
 
@@ -57,7 +103,12 @@ agent_pid=$!
 cleanup() {
     kill "$agent_pid" 2>/dev/null || true
     wait "$agent_pid" 2>/dev/null || true
-    rm -rf "$demo_dir"
+    if [ -n "$dockerd_pid" ]; then
+        docker_cli rm -f C.31001 C.31002 vast-default-job >/dev/null 2>&1 || true
+        kill "$dockerd_pid" 2>/dev/null || true
+        wait "$dockerd_pid" 2>/dev/null || true
+    fi
+    rm -rf "$demo_dir" 2>/dev/null || true
 }
 trap cleanup EXIT INT TERM
 
@@ -76,6 +127,17 @@ echo "  health:  $url/healthz"
 echo
 echo "GPU temperatures right now:"
 grep '^vasthost_gpu_temperature_celsius' "$demo_dir/metrics.txt" | sed 's/^/  /'
+if [ -n "$dockerd_pid" ]; then
+    for _ in $(seq 1 100); do
+        curl -fsS "$url/metrics" -o "$demo_dir/metrics.txt" 2>/dev/null && grep -q '^vasthost_container_gpu_memory_used_bytes' "$demo_dir/metrics.txt" && break
+        sleep 0.1
+    done
+    echo
+    echo "Instances on GPUs (vasthost_gpu_assignment):"
+    grep '^vasthost_gpu_assignment' "$demo_dir/metrics.txt" | sed 's/^/  /'
+    echo
+    "$demo_dir/bin/vast-host-agent" status --config "$demo_dir/agent.json" | sed 's/^/  /'
+fi
 if command -v promtool >/dev/null 2>&1; then
     if promtool check metrics <"$demo_dir/metrics.txt"; then
         echo "promtool check metrics: no findings"

@@ -17,7 +17,9 @@ public static class AgentCommandLine
           vast-host-agent                                  run the daemon with /etc/vast-host-agent/agent.json
           vast-host-agent run --config ./agent.json --listen 127.0.0.1:9470
           vast-host-agent metrics                          sample once and print the Prometheus exposition
-          vast-host-agent doctor                           check configuration, NVML and sensors
+          vast-host-agent status                           GPUs, instances and containers at a glance
+          vast-host-agent status --json                    the same for scripts
+          vast-host-agent doctor                           check configuration, NVML, Docker and sensors
           VASTHOST_METRICS__LISTENADDRESS=0.0.0.0:9470 vast-host-agent run
 
         Exit codes: 0 ok, 1 failure, 2 invalid configuration or arguments.
@@ -56,7 +58,13 @@ public static class AgentCommandLine
         metrics.SetAction((parse, ct) => MetricsOnceAsync(parse.GetValue(configOption), ct));
         root.Subcommands.Add(metrics);
 
-        var doctor = new Command("doctor", "Check configuration, NVML, sensors and the metrics port; exit 1 when a check fails");
+        var jsonOption = new Option<bool>("--json") { Description = "Print JSON for scripts instead of tables" };
+        var status = new Command("status", "GPUs and containers at a glance: from the running daemon, or by sampling once");
+        status.Options.Add(jsonOption);
+        status.SetAction((parse, ct) => StatusCommand.RunAsync(parse.GetValue(configOption), parse.GetValue(jsonOption), Console.Out, ct));
+        root.Subcommands.Add(status);
+
+        var doctor = new Command("doctor", "Check configuration, NVML, Docker, sensors and the metrics port; exit 1 when a check fails");
         doctor.SetAction((parse, ct) => DoctorCommand.RunAsync(parse.GetValue(configOption), Console.Out, ct));
         root.Subcommands.Add(doctor);
 
@@ -138,7 +146,7 @@ public static class AgentCommandLine
         }
 
         await using var services = AgentRuntime.BuildOneShot(configuration);
-        services.GetRequiredService<SamplingService>().CollectOnce(cancellationToken);
+        await AgentRuntime.SampleOnceAsync(services, cancellationToken).ConfigureAwait(false);
         var body = await services.GetRequiredService<SnapshotExporter>().RenderAsync(cancellationToken).ConfigureAwait(false);
         await using var stdout = Console.OpenStandardOutput();
         await stdout.WriteAsync(body, cancellationToken).ConfigureAwait(false);

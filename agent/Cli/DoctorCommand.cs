@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
+using VastHostAgent.Containers;
 using VastHostAgent.Gpu;
 using VastHostAgent.Host;
 using VastHostAgent.Hosting;
@@ -29,8 +30,7 @@ internal static class DoctorCommand
         report.Ok("configuration", source.Path is null ? "built-in defaults (no configuration file)" : source.Path);
 
         await using var services = AgentRuntime.BuildOneShot(configuration);
-        var sampling = services.GetRequiredService<SamplingService>();
-        var snapshot = sampling.CollectOnce(cancellationToken);
+        var snapshot = await AgentRuntime.SampleOnceAsync(services, cancellationToken).ConfigureAwait(false);
 
         var gpu = services.GetRequiredService<IOptions<GpuOptions>>().Value;
         if (!gpu.Enabled)
@@ -60,6 +60,26 @@ internal static class DoctorCommand
         {
             report.Fail("nvml", snapshot.Gpu?.Problem ?? "not sampled",
                 "install the NVIDIA driver (nvidia-smi must work), or set gpu.nvmlLibrary to the library's path; on a machine without GPUs set gpu.enabled=false");
+        }
+
+        var docker = services.GetRequiredService<IOptions<DockerOptions>>().Value;
+        if (!docker.Enabled)
+        {
+            report.Warn("docker", "disabled (docker.enabled=false)", "enable it to map Vast instances to GPUs");
+        }
+        else
+        {
+            var state = snapshot.Docker ?? new DockerState { Problem = "not sampled" };
+            if (state.Up)
+            {
+                report.Ok("docker", string.Create(CultureInfo.InvariantCulture,
+                    $"engine {state.EngineVersion} at {docker.ResolveEndpoint()}: {state.Containers.Count} container(s), {state.Containers.Count(c => c.InstanceId is not null && c.Running)} running Vast instance(s)"));
+            }
+            else
+            {
+                report.Fail("docker", state.Problem ?? "unreachable",
+                    "is dockerd running? set docker.endpoint (or DOCKER_HOST); the agent's user needs access to the socket (docker group)");
+            }
         }
 
         var host = services.GetRequiredService<IOptions<HostSensorOptions>>().Value;

@@ -19,15 +19,15 @@ public interface IProcessContainerResolver
 
 /// <summary>
 /// Reads <c>{procRoot}/&lt;pid&gt;/cgroup</c> to find the container's cgroup, then its counters under
-/// <c>{sysfsRoot}/fs/cgroup</c>, for both layouts: cgroup v1 (<c>N:memory:/docker/&lt;id&gt;</c>, one hierarchy
+/// <c>cgroupRoot</c> (normally /sys/fs/cgroup), for both layouts: cgroup v1 (<c>N:memory:/docker/&lt;id&gt;</c>, one hierarchy
 /// per controller) and cgroup v2 (<c>0::/system.slice/docker-&lt;id&gt;.scope</c>, one unified hierarchy).
 /// Cheaper than Docker's stats API: a handful of small file reads per container, no HTTP, no JSON.
 /// </summary>
-public sealed partial class CgroupReader(string procRoot, string sysfsRoot) : IContainerResourceReader, IProcessContainerResolver
+public sealed partial class CgroupReader(string procRoot, string cgroupRoot) : IContainerResourceReader, IProcessContainerResolver
 {
     private const ulong UnlimitedThreshold = 1UL << 60; // v1 reports "no limit" as ~2^63 rounded to the page size
 
-    private readonly string _cgroupRoot = Path.Combine(sysfsRoot, "fs", "cgroup");
+    private readonly string _cgroupRoot = cgroupRoot;
 
     public ContainerUsage? Read(string containerId, int pid)
     {

@@ -18,12 +18,13 @@ public static class ContainersServiceCollectionExtensions
         services.TryAddSingleton(sp =>
         {
             var host = sp.GetRequiredService<IOptions<HostSensorOptions>>().Value;
-            return new CgroupReader(host.ProcRoot, host.SysfsRoot);
+            return new CgroupReader(host.ProcRoot, host.CgroupRoot);
         });
         services.TryAddSingleton<IContainerResourceReader>(sp => sp.GetRequiredService<CgroupReader>());
         services.TryAddSingleton<IProcessContainerResolver>(sp => sp.GetRequiredService<CgroupReader>());
         services.TryAddSingleton<DockerInventoryService>();
         services.TryAddSingleton<IContainerInventory>(sp => sp.GetRequiredService<DockerInventoryService>());
+        services.AddSingleton<IEventCollector>(sp => sp.GetRequiredService<DockerInventoryService>());
         services.AddSingleton<ISnapshotSource, ContainerStatsSource>();
         return services;
     }

@@ -24,7 +24,7 @@ public interface IContainerInventory
 /// events with <c>since</c> = the last event seen. While Docker is unreachable the container series
 /// disappear and <c>vasthost_docker_up</c> is 0; everything else keeps working.
 /// </summary>
-internal sealed class DockerInventoryService : BackgroundService, IContainerInventory
+internal sealed class DockerInventoryService : BackgroundService, IContainerInventory, IEventCollector
 {
     public const string CollectorName = "docker";
 
@@ -51,6 +51,10 @@ internal sealed class DockerInventoryService : BackgroundService, IContainerInve
         _logger = logger;
         _endpoint = _options.ResolveEndpoint();
     }
+
+    public string Name => CollectorName;
+
+    public bool Enabled => _options.Enabled;
 
     public async Task<DockerState> LoadOnceAsync(CancellationToken cancellationToken)
     {

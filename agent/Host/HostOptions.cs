@@ -18,6 +18,11 @@ public sealed class HostSensorOptions
     [RegularExpression("^/.*", ErrorMessage = "must be an absolute path")]
     public string ProcRoot { get; set; } = "/proc";
 
+    /// <summary>Where the cgroup hierarchy is mounted (container CPU and memory): v1 controllers or the v2 unified tree.</summary>
+    [Required(AllowEmptyStrings = false)]
+    [RegularExpression("^/.*", ErrorMessage = "must be an absolute path")]
+    public string CgroupRoot { get; set; } = "/sys/fs/cgroup";
+
     /// <summary>Read temperatures and fan speeds from <c>{sysfsRoot}/class/hwmon</c>.</summary>
     public bool Hwmon { get; set; } = true;
 

@@ -13,7 +13,7 @@ public static class HostServiceCollectionExtensions
     {
         services.AddOptions<HostSensorOptions>().Bind(configuration.GetSection(HostSensorOptions.SectionName), o => o.ErrorOnUnknownConfiguration = true);
         services.AddOptionsCheck<HostSensorOptions, HostSensorOptionsValidator>(HostSensorOptions.SectionName,
-            "sysfsRoot", "procRoot", "hwmon", "disk", "dockerDataRoot");
+            "sysfsRoot", "procRoot", "cgroupRoot", "hwmon", "disk", "dockerDataRoot");
         services.TryAddSingleton<IHwmonReader>(sp => new HwmonReader(sp.GetRequiredService<IOptions<HostSensorOptions>>().Value.SysfsRoot));
         services.TryAddSingleton<IDiskSpaceReader, StatVfsDiskSpaceReader>();
         services.AddSingleton<ISnapshotSource, HwmonSource>();

@@ -94,6 +94,19 @@ public static partial class AgentRuntime
         return provider;
     }
 
+    /// <summary>One sample of everything (Docker inventory first: the container stats need it).</summary>
+    public static async Task<HostSnapshot> SampleOnceAsync(IServiceProvider services, CancellationToken cancellationToken)
+    {
+        var store = services.GetRequiredService<SnapshotStore>();
+        if (services.GetRequiredService<Microsoft.Extensions.Options.IOptions<DockerOptions>>().Value.Enabled)
+        {
+            var docker = await services.GetRequiredService<IContainerInventory>().LoadOnceAsync(cancellationToken).ConfigureAwait(false);
+            store.Update(s => s with { Docker = docker });
+        }
+
+        return services.GetRequiredService<SamplingService>().CollectOnce(cancellationToken);
+    }
+
     /// <summary>Feeds every published snapshot to the exporter.</summary>
     public static void WireExporter(IServiceProvider services)
     {

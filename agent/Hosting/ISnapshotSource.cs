@@ -20,6 +20,17 @@ public interface ISnapshotSource
     HostSnapshot Clear(HostSnapshot snapshot);
 }
 
+/// <summary>
+/// A collector that publishes into the snapshot on its own schedule (an event stream) rather than from
+/// <see cref="SamplingService"/>'s loops. Listed so health checks include it.
+/// </summary>
+public interface IEventCollector
+{
+    string Name { get; }
+
+    bool Enabled { get; }
+}
+
 /// <summary>The outcome of one <see cref="ISnapshotSource.Collect"/>.</summary>
 /// <param name="Ok">Whether the source delivered its data.</param>
 /// <param name="Problem">What went wrong, for logs, health and the CLI.</param>

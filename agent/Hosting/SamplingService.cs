@@ -15,9 +15,17 @@ public sealed partial class SamplingService : BackgroundService
     private readonly TimeProvider _time;
     private readonly ILogger<SamplingService> _logger;
 
+    private readonly IReadOnlyList<string> _eventCollectors;
+
     public SamplingService(IEnumerable<ISnapshotSource> sources, SnapshotStore store, TimeProvider time, ILogger<SamplingService> logger)
+        : this(sources, [], store, time, logger)
+    {
+    }
+
+    public SamplingService(IEnumerable<ISnapshotSource> sources, IEnumerable<IEventCollector> eventCollectors, SnapshotStore store, TimeProvider time, ILogger<SamplingService> logger)
     {
         _sources = [.. sources.Where(s => s.Enabled)];
+        _eventCollectors = [.. eventCollectors.Where(c => c.Enabled).Select(c => c.Name)];
         _store = store;
         _time = time;
         _logger = logger;
@@ -25,6 +33,9 @@ public sealed partial class SamplingService : BackgroundService
 
     /// <summary>The enabled sources.</summary>
     public IReadOnlyList<ISnapshotSource> Sources => _sources;
+
+    /// <summary>Every enabled collector: the sampled sources and the event-driven ones (health covers them all).</summary>
+    public IEnumerable<string> EnabledCollectors => _sources.Select(s => s.Name).Concat(_eventCollectors);
 
     /// <summary>Runs every enabled source once, in order (the <c>metrics</c> and <c>doctor</c> commands).</summary>
     public HostSnapshot CollectOnce(CancellationToken cancellationToken)

@@ -16,6 +16,7 @@ public static class MetricsEndpoints
     {
         app.MapGet("/metrics", ServeMetricsAsync);
         app.MapGet("/healthz", ServeHealthAsync);
+        app.MapGet("/api/status", ServeStatusAsync);
         app.MapGet("/", ServeLandingPageAsync);
         return app;
     }
@@ -34,10 +35,19 @@ public static class MetricsEndpoints
         var store = context.RequestServices.GetRequiredService<SnapshotStore>();
         var sampling = context.RequestServices.GetRequiredService<SamplingService>();
         var time = context.RequestServices.GetRequiredService<TimeProvider>();
-        var report = Health.Evaluate(store.Current, sampling.Sources.Select(s => s.Name), time.GetUtcNow());
+        var report = Health.Evaluate(store.Current, sampling.EnabledCollectors, time.GetUtcNow());
         context.Response.StatusCode = report.Healthy ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable;
         context.Response.ContentType = "text/plain; charset=utf-8";
         return context.Response.WriteAsync(report.Text, context.RequestAborted);
+    }
+
+    private static Task ServeStatusAsync(HttpContext context)
+    {
+        var store = context.RequestServices.GetRequiredService<SnapshotStore>();
+        var time = context.RequestServices.GetRequiredService<TimeProvider>();
+        var report = StatusReport.From(store.Current, "running daemon", time.GetUtcNow());
+        context.Response.ContentType = "application/json; charset=utf-8";
+        return System.Text.Json.JsonSerializer.SerializeAsync(context.Response.Body, report, AgentJsonContext.Default.StatusReport, context.RequestAborted);
     }
 
     private static Task ServeLandingPageAsync(HttpContext context)
@@ -47,7 +57,7 @@ public static class MetricsEndpoints
             $"""
             <html><head><title>vast-host-agent</title></head><body>
             <h1>vast-host-agent {BuildInfo.Display}</h1>
-            <p><a href="/metrics">/metrics</a> (Prometheus) &middot; <a href="/healthz">/healthz</a></p>
+            <p><a href="/metrics">/metrics</a> (Prometheus) &middot; <a href="/healthz">/healthz</a> &middot; <a href="/api/status">/api/status</a></p>
             </body></html>
             """,
             context.RequestAborted);

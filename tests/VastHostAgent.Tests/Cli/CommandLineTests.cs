@@ -36,6 +36,7 @@ public sealed class CommandLineTests
             {
                 ["VASTHOST_GPU__NVMLLIBRARY"] = TestEnvironment.FakeNvml,
                 ["VASTHOST_HOST__SYSFSROOT"] = dir,
+                ["VASTHOST_DOCKER__ENABLED"] = "false",
                 ["FAKE_NVML_GPUS"] = "4",
             });
         Assert.True(exit == 0, stderr);
@@ -58,6 +59,7 @@ public sealed class CommandLineTests
                 ["VASTHOST_HOST__SYSFSROOT"] = hwmon.Root,
                 ["VASTHOST_HOST__DOCKERDATAROOT"] = dir,
                 ["VASTHOST_METRICS__LISTENADDRESS"] = $"127.0.0.1:{AgentProcess.FreePort()}",
+                ["VASTHOST_DOCKER__ENABLED"] = "false",
                 ["FAKE_NVML_GPUS"] = "2",
             });
         Assert.True(exit == 0, stdout + stderr);
@@ -78,6 +80,7 @@ public sealed class CommandLineTests
             new Dictionary<string, string?>
             {
                 ["VASTHOST_GPU__NVMLLIBRARY"] = "/nonexistent/libnvidia-ml.so.1",
+                ["VASTHOST_DOCKER__ENDPOINT"] = "unix:///nonexistent/docker.sock",
                 ["VASTHOST_HOST__SYSFSROOT"] = dir,
                 ["VASTHOST_METRICS__LISTENADDRESS"] = $"127.0.0.1:{AgentProcess.FreePort()}",
             });
@@ -85,7 +88,9 @@ public sealed class CommandLineTests
         Assert.Contains("[FAIL] nvml", stdout, StringComparison.Ordinal);
         Assert.Contains("hint: install the NVIDIA driver", stdout, StringComparison.Ordinal);
         Assert.Contains("[WARN] hwmon", stdout, StringComparison.Ordinal);
-        Assert.Contains("1 failed", stdout, StringComparison.Ordinal);
+        Assert.Contains("[FAIL] docker         cannot connect to unix:///nonexistent/docker.sock", stdout, StringComparison.Ordinal);
+        Assert.Contains("hint: is dockerd running?", stdout, StringComparison.Ordinal);
+        Assert.Contains("2 failed", stdout, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -97,7 +102,7 @@ public sealed class CommandLineTests
         var dir = TestEnvironment.NewTempDirectory("busy");
         var (exit, _, stderr) = await AgentProcess.RunToExitAsync(
             ["run", "--listen", $"127.0.0.1:{port}"],
-            new Dictionary<string, string?> { ["VASTHOST_GPU__ENABLED"] = "false", ["VASTHOST_HOST__SYSFSROOT"] = dir },
+            new Dictionary<string, string?> { ["VASTHOST_GPU__ENABLED"] = "false", ["VASTHOST_DOCKER__ENABLED"] = "false", ["VASTHOST_HOST__SYSFSROOT"] = dir },
             TimeSpan.FromSeconds(30));
         Assert.Equal(1, exit);
         Assert.Contains($"cannot listen on 127.0.0.1:{port}: address already in use", stderr, StringComparison.Ordinal);

@@ -2,6 +2,7 @@ using System.Reflection;
 using System.Text.RegularExpressions;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
+using VastHostAgent.Containers;
 using VastHostAgent.Gpu;
 using VastHostAgent.Host;
 using VastHostAgent.Hosting;
@@ -26,7 +27,7 @@ public sealed partial class ConfigurationTests
         { "listen address host name", """{ "metrics": { "listenAddress": "localhost:9470" } }""", "metrics.listenAddress: 'localhost:9470' is not an IP address with a port" },
         { "listen port out of range", """{ "metrics": { "listenAddress": "127.0.0.1:70000" } }""", "metrics.listenAddress: '127.0.0.1:70000' is not an IP address with a port" },
         { "misspelt key", """{ "gpu": { "nvmlLibary": "/x/libnvidia-ml.so.1" } }""", "gpu.nvmlLibary: unknown key (known: enabled, nvmlLibrary, xidEvents, processes)" },
-        { "misspelt section", """{ "metric": { "listenAddress": "127.0.0.1:9470" } }""", "metric: unknown section (known: agent, gpu, host, metrics)" },
+        { "misspelt section", """{ "metric": { "listenAddress": "127.0.0.1:9470" } }""", "metric: unknown section (known: agent, docker, gpu, host, metrics)" },
         { "boolean as word", """{ "gpu": { "enabled": "yes" } }""", "gpu.enabled: 'yes' is not true or false" },
         { "relative sysfs root", """{ "host": { "sysfsRoot": "sys" } }""", "host.sysfsRoot: must be an absolute path (got 'sys')" },
         { "empty library", """{ "gpu": { "nvmlLibrary": "" } }""", "gpu.nvmlLibrary:" },
@@ -115,6 +116,7 @@ public sealed partial class ConfigurationTests
         AssertSameValues(new MetricsOptions(), services.GetRequiredService<IOptions<MetricsOptions>>().Value);
         AssertSameValues(new GpuOptions(), services.GetRequiredService<IOptions<GpuOptions>>().Value);
         AssertSameValues(new HostSensorOptions(), services.GetRequiredService<IOptions<HostSensorOptions>>().Value);
+        AssertSameValues(new DockerOptions(), services.GetRequiredService<IOptions<DockerOptions>>().Value);
     }
 
     [Fact]
@@ -127,6 +129,7 @@ public sealed partial class ConfigurationTests
                      (MetricsOptions.SectionName, typeof(MetricsOptions)),
                      (GpuOptions.SectionName, typeof(GpuOptions)),
                      (HostSensorOptions.SectionName, typeof(HostSensorOptions)),
+                     (DockerOptions.SectionName, typeof(DockerOptions)),
                  })
         {
             Assert.Contains($"\"{section}\": {{", text, StringComparison.Ordinal);
@@ -142,7 +145,14 @@ public sealed partial class ConfigurationTests
     {
         foreach (var property in typeof(T).GetProperties(BindingFlags.Public | BindingFlags.Instance).Where(p => p.CanWrite))
         {
-            Assert.True(Equals(property.GetValue(expected), property.GetValue(actual)),
+            var (e, a) = (property.GetValue(expected), property.GetValue(actual));
+            if (e is System.Collections.IEnumerable es && e is not string && a is System.Collections.IEnumerable @as)
+            {
+                Assert.Equal(es.Cast<object>(), @as.Cast<object>());
+                continue;
+            }
+
+            Assert.True(Equals(e, a),
                 $"{typeof(T).Name}.{property.Name}: example has {property.GetValue(actual)}, default is {property.GetValue(expected)}");
         }
     }

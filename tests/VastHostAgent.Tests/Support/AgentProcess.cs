@@ -209,6 +209,13 @@ public sealed class AgentConfig
 
     public bool GpuEnabled { get; init; } = true;
 
+    /// <summary>Docker endpoint (a private dockerd's socket); null turns the Docker inventory off.</summary>
+    public string? DockerEndpoint { get; init; }
+
+    public string DockerResyncInterval { get; init; } = "00:01:00";
+
+    public string[] DockerExportLabels { get; init; } = [];
+
     public string[] ExtraArgs { get; init; } = [];
 
     public Dictionary<string, string?> Environment { get; init; } = [];
@@ -228,7 +235,8 @@ public sealed class AgentConfig
               "agent": { "sampleInterval": "{{SampleInterval}}", "stateDirectory": "{{workDir}}/state" },
               "metrics": { "listenAddress": "127.0.0.1:{{port}}", "dcgmCompatible": {{(DcgmCompatible ? "true" : "false")}}, "hostname": "test-rig" },
               "gpu": { "enabled": {{(GpuEnabled ? "true" : "false")}}, "nvmlLibrary": "{{NvmlLibrary}}" },
-              "host": { "sysfsRoot": "{{sysfs}}", "dockerDataRoot": "{{DockerDataRoot ?? workDir}}" }
+              "host": { "sysfsRoot": "{{sysfs}}", "dockerDataRoot": "{{DockerDataRoot ?? workDir}}" },
+              "docker": { "enabled": {{(DockerEndpoint is null ? "false" : "true")}}, "endpoint": "{{DockerEndpoint ?? ""}}", "resyncInterval": "{{DockerResyncInterval}}", "exportLabels": [{{string.Join(", ", DockerExportLabels.Select(l => $"\"{l}\""))}}] }
             }
             """);
         return sb.ToString();

@@ -29,6 +29,14 @@ public sealed class Exposition
     /// <summary>Family name → type, from <c># TYPE</c> lines.</summary>
     public IReadOnlyDictionary<string, string> Types { get; }
 
+    /// <summary>For failure messages: the agent's own series, shortened.</summary>
+    public override string ToString()
+    {
+        var lines = Text.Split('\n').Where(l => l.StartsWith("vasthost_", StringComparison.Ordinal) && !l.StartsWith("vasthost_gpu_", StringComparison.Ordinal)).ToList();
+        var text = string.Join('\n', lines);
+        return "\n" + (text.Length > 6000 ? text[..6000] + "\n…" : text);
+    }
+
     public IEnumerable<Sample> Named(string name) => Samples.Where(s => s.Name == name);
 
     /// <summary>The samples of <paramref name="name"/> whose labels include every pair given.</summary>
