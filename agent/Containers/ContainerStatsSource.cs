@@ -27,7 +27,7 @@ internal sealed class ContainerStatsSource(
 
     public TimeSpan Interval => agent.Value.SampleInterval;
 
-    public SourceResult Collect(CancellationToken cancellationToken)
+    public ValueTask<SourceResult> CollectAsync(CancellationToken cancellationToken)
     {
         var snapshot = store.Current;
         var containers = snapshot.Docker is { Up: true } d ? d.Containers : [];
@@ -62,7 +62,7 @@ internal sealed class ContainerStatsSource(
 
         var gpuProcesses = AttributeGpuProcesses(snapshot, containers);
         LogUnresolved(snapshot, containers);
-        return SourceResult.Success(s => s with { ContainerUsage = usage, ContainerGpuProcesses = gpuProcesses });
+        return ValueTask.FromResult(SourceResult.Success(s => s with { ContainerUsage = usage, ContainerGpuProcesses = gpuProcesses }));
     }
 
     public HostSnapshot Clear(HostSnapshot snapshot) => snapshot with { ContainerUsage = null, ContainerGpuProcesses = null };

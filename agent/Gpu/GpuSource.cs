@@ -12,11 +12,11 @@ internal sealed class GpuSource(IGpuTelemetry telemetry, IOptions<GpuOptions> gp
 
     public TimeSpan Interval => agent.Value.SampleInterval;
 
-    public SourceResult Collect(CancellationToken cancellationToken)
+    public ValueTask<SourceResult> CollectAsync(CancellationToken cancellationToken)
     {
         var sample = telemetry.Sample();
         HostSnapshot Apply(HostSnapshot s) => s with { Gpu = sample };
-        return sample.NvmlUp ? SourceResult.Success(Apply) : SourceResult.Failure(sample.Problem ?? "NVML unavailable", Apply);
+        return ValueTask.FromResult(sample.NvmlUp ? SourceResult.Success(Apply) : SourceResult.Failure(sample.Problem ?? "NVML unavailable", Apply));
     }
 
     public HostSnapshot Clear(HostSnapshot snapshot) => snapshot with { Gpu = GpuSample.Unavailable("collector failed") };

@@ -13,10 +13,10 @@ internal sealed class HwmonSource(IHwmonReader reader, IOptions<HostSensorOption
 
     public TimeSpan Interval => agent.Value.SampleInterval;
 
-    public SourceResult Collect(CancellationToken cancellationToken)
+    public ValueTask<SourceResult> CollectAsync(CancellationToken cancellationToken)
     {
         var readings = reader.Read();
-        return SourceResult.Success(s => s with { Sensors = readings });
+        return ValueTask.FromResult(SourceResult.Success(s => s with { Sensors = readings }));
     }
 
     public HostSnapshot Clear(HostSnapshot snapshot) => snapshot with { Sensors = null };
@@ -33,7 +33,7 @@ internal sealed class DiskSource(IDiskSpaceReader reader, IOptions<HostSensorOpt
 
     public TimeSpan Interval => agent.Value.SampleInterval;
 
-    public SourceResult Collect(CancellationToken cancellationToken)
+    public ValueTask<SourceResult> CollectAsync(CancellationToken cancellationToken)
     {
         var space = reader.Read(host.Value.DockerDataRoot);
         if (space.MeasuredPath != space.Path && !_loggedFallback)
@@ -42,7 +42,7 @@ internal sealed class DiskSource(IDiskSpaceReader reader, IOptions<HostSensorOpt
             _loggedFallback = true;
         }
 
-        return SourceResult.Success(s => s with { Disk = space });
+        return ValueTask.FromResult(SourceResult.Success(s => s with { Disk = space }));
     }
 
     public HostSnapshot Clear(HostSnapshot snapshot) => snapshot with { Disk = null };

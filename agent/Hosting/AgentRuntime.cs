@@ -104,7 +104,7 @@ public static partial class AgentRuntime
             store.Update(s => s with { Docker = docker });
         }
 
-        return services.GetRequiredService<SamplingService>().CollectOnce(cancellationToken);
+        return await services.GetRequiredService<SamplingService>().CollectOnceAsync(cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Feeds every published snapshot to the exporter.</summary>

@@ -14,7 +14,7 @@ public interface ISnapshotSource
     TimeSpan Interval { get; }
 
     /// <summary>Reads the source once. Exceptions count as a failed run; the previous data is then removed.</summary>
-    SourceResult Collect(CancellationToken cancellationToken);
+    ValueTask<SourceResult> CollectAsync(CancellationToken cancellationToken);
 
     /// <summary>Removes this source's data from a snapshot (after a failure), so stale series disappear.</summary>
     HostSnapshot Clear(HostSnapshot snapshot);
@@ -31,7 +31,7 @@ public interface IEventCollector
     bool Enabled { get; }
 }
 
-/// <summary>The outcome of one <see cref="ISnapshotSource.Collect"/>.</summary>
+/// <summary>The outcome of one <see cref="ISnapshotSource.CollectAsync"/>.</summary>
 /// <param name="Ok">Whether the source delivered its data.</param>
 /// <param name="Problem">What went wrong, for logs, health and the CLI.</param>
 /// <param name="Apply">Puts the collected data into a snapshot.</param>

@@ -38,25 +38,25 @@ public sealed partial class SamplingService : BackgroundService
     public IEnumerable<string> EnabledCollectors => _sources.Select(s => s.Name).Concat(_eventCollectors);
 
     /// <summary>Runs every enabled source once, in order (the <c>metrics</c> and <c>doctor</c> commands).</summary>
-    public HostSnapshot CollectOnce(CancellationToken cancellationToken)
+    public async Task<HostSnapshot> CollectOnceAsync(CancellationToken cancellationToken)
     {
         foreach (var source in _sources)
         {
-            RunOnce(source, cancellationToken);
+            await RunOnceAsync(source, cancellationToken).ConfigureAwait(false);
         }
 
         return _store.Current;
     }
 
     /// <summary>Runs one source once and publishes its result and status.</summary>
-    public CollectorStatus RunOnce(ISnapshotSource source, CancellationToken cancellationToken)
+    public async Task<CollectorStatus> RunOnceAsync(ISnapshotSource source, CancellationToken cancellationToken)
     {
         var started = _time.GetTimestamp();
         SourceResult result;
         var threw = false;
         try
         {
-            result = source.Collect(cancellationToken);
+            result = await source.CollectAsync(cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
@@ -110,7 +110,7 @@ public sealed partial class SamplingService : BackgroundService
         {
             do
             {
-                RunOnce(source, stoppingToken);
+                await RunOnceAsync(source, stoppingToken).ConfigureAwait(false);
             }
             while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false));
         }

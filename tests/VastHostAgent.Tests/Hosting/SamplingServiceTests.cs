@@ -20,17 +20,17 @@ public sealed class SamplingServiceTests
 
         public TimeSpan Interval => interval;
 
-        public SourceResult Collect(CancellationToken cancellationToken)
+        public ValueTask<SourceResult> CollectAsync(CancellationToken cancellationToken)
         {
             Runs++;
-            return Next();
+            return ValueTask.FromResult(Next());
         }
 
         public HostSnapshot Clear(HostSnapshot snapshot) => snapshot with { Disk = null };
     }
 
     [Fact]
-    public void A_source_that_throws_is_recorded_as_failing_its_data_removed_and_logged_once()
+    public async Task A_source_that_throws_is_recorded_as_failing_its_data_removed_and_logged_once()
     {
         var time = new FakeTimeProvider();
         var store = new SnapshotStore();
@@ -39,14 +39,14 @@ public sealed class SamplingServiceTests
         var sampling = new SamplingService([source], store, time, logger);
 
         source.Next = () => SourceResult.Success(s => s with { Disk = new VastHostAgent.Host.DiskSpace("/d", "/d", 10, 5, 4) });
-        Assert.True(sampling.RunOnce(source, default).Ok);
+        Assert.True((await sampling.RunOnceAsync(source, default)).Ok);
         Assert.NotNull(store.Current.Disk);
 
         source.Next = () => throw new IOException("statvfs(/d) failed: Input/output error");
         time.Advance(TimeSpan.FromSeconds(5));
-        var failed = sampling.RunOnce(source, default);
+        var failed = await sampling.RunOnceAsync(source, default);
         time.Advance(TimeSpan.FromSeconds(5));
-        sampling.RunOnce(source, default);
+        await sampling.RunOnceAsync(source, default);
 
         Assert.False(failed.Ok);
         Assert.Equal("IOException: statvfs(/d) failed: Input/output error", failed.Problem);
@@ -55,12 +55,12 @@ public sealed class SamplingServiceTests
         Assert.Single(logger.Collector.GetSnapshot(), r => r.Message.Contains("Collector disk failing", StringComparison.Ordinal));
 
         source.Next = () => SourceResult.Success(s => s);
-        sampling.RunOnce(source, default);
+        await sampling.RunOnceAsync(source, default);
         Assert.Contains(logger.Collector.GetSnapshot(), r => r.Message.Contains("Collector disk recovered", StringComparison.Ordinal));
     }
 
     [Fact]
-    public void Health_turns_unhealthy_when_a_collector_has_not_succeeded_for_three_intervals()
+    public async Task Health_turns_unhealthy_when_a_collector_has_not_succeeded_for_three_intervals()
     {
         var time = new FakeTimeProvider();
         var store = new SnapshotStore();
@@ -68,17 +68,17 @@ public sealed class SamplingServiceTests
         var sampling = new SamplingService([source], store, time, new FakeLogger<SamplingService>());
 
         Assert.False(Health.Evaluate(store.Current, ["gpu"], time.GetUtcNow()).Healthy); // no run yet
-        sampling.RunOnce(source, default);
+        await sampling.RunOnceAsync(source, default);
         Assert.True(Health.Evaluate(store.Current, ["gpu"], time.GetUtcNow()).Healthy);
 
         source.Next = () => SourceResult.Failure("NVML unavailable", s => s);
         time.Advance(TimeSpan.FromSeconds(5));
-        sampling.RunOnce(source, default);
+        await sampling.RunOnceAsync(source, default);
         // One failed run right after a success: the last success is still recent.
         Assert.True(Health.Evaluate(store.Current, ["gpu"], time.GetUtcNow()).Healthy);
 
         time.Advance(TimeSpan.FromSeconds(11));
-        sampling.RunOnce(source, default);
+        await sampling.RunOnceAsync(source, default);
         var health = Health.Evaluate(store.Current, ["gpu"], time.GetUtcNow());
         Assert.False(health.Healthy);
         Assert.Contains("gpu: failing (last success 16s ago): NVML unavailable", health.Text, StringComparison.Ordinal);
