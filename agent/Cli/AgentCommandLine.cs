@@ -19,6 +19,7 @@ public static class AgentCommandLine
           vast-host-agent metrics                          sample once and print the Prometheus exposition
           vast-host-agent status                           GPUs, instances and containers at a glance
           vast-host-agent status --json                    the same for scripts
+          vast-host-agent machine                          this machine as Vast lists it (needs vast.enabled and an API key)
           vast-host-agent doctor                           check configuration, NVML, Docker and sensors
           VASTHOST_METRICS__LISTENADDRESS=0.0.0.0:9470 vast-host-agent run
 
@@ -63,6 +64,11 @@ public static class AgentCommandLine
         status.Options.Add(jsonOption);
         status.SetAction((parse, ct) => StatusCommand.RunAsync(parse.GetValue(configOption), parse.GetValue(jsonOption), Console.Out, ct));
         root.Subcommands.Add(status);
+
+        var machine = new Command("machine", "This machine as the Vast API sees it: listing, prices, occupancy, rentals, maintenance");
+        machine.Options.Add(jsonOption);
+        machine.SetAction((parse, ct) => MachineCommand.RunAsync(parse.GetValue(configOption), parse.GetValue(jsonOption), Console.Out, ct));
+        root.Subcommands.Add(machine);
 
         var doctor = new Command("doctor", "Check configuration, NVML, Docker, sensors and the metrics port; exit 1 when a check fails");
         doctor.SetAction((parse, ct) => DoctorCommand.RunAsync(parse.GetValue(configOption), Console.Out, ct));

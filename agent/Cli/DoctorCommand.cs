@@ -8,6 +8,7 @@ using VastHostAgent.Gpu;
 using VastHostAgent.Host;
 using VastHostAgent.Hosting;
 using VastHostAgent.Metrics;
+using VastHostAgent.Vast;
 
 namespace VastHostAgent.Cli;
 
@@ -79,6 +80,29 @@ internal static class DoctorCommand
             {
                 report.Fail("docker", state.Problem ?? "unreachable",
                     "is dockerd running? set docker.endpoint (or DOCKER_HOST); the agent's user needs access to the socket (docker group)");
+            }
+        }
+
+        var vast = services.GetRequiredService<IOptions<VastOptions>>().Value;
+        if (!vast.Enabled)
+        {
+            report.Warn("vast api", "off (vast.enabled=false): telemetry only", "set vast.enabled=true and an API key to see and manage the listing");
+        }
+        else
+        {
+            var key = services.GetRequiredService<VastApiKeyProvider>().Get(vast);
+            var state = snapshot.Vast;
+            if (state is { Up: true, Machine: { } m })
+            {
+                report.Ok("vast api", $"{vast.BaseUrl}, key from {key.Source}: machine {m.EffectiveId} \"{m.Hostname}\", {(m.Listed == true ? "listed" : "not listed")}, {(m.Online ? "online" : "OFFLINE")}");
+            }
+            else if (state?.IdentificationProblem is not null)
+            {
+                report.Fail("vast api", state.Problem ?? state.IdentificationProblem, "set vast.machineId to this machine's id (see `vast-host-agent machine` or the Vast console)");
+            }
+            else
+            {
+                report.Fail("vast api", state?.Problem ?? "not reached", $"check vast.baseUrl and the API key (from {key.Source}); `vast-host-agent machine` shows the API's answer");
             }
         }
 

@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using VastHostAgent.Containers;
 using VastHostAgent.Gpu;
 using VastHostAgent.Host;
+using VastHostAgent.Vast;
 
 namespace VastHostAgent.Hosting;
 
@@ -50,6 +51,9 @@ public sealed record HostSnapshot
 
     /// <summary>Resource use per running container id, from cgroups.</summary>
     public IReadOnlyDictionary<string, ContainerUsage>? ContainerUsage { get; init; }
+
+    /// <summary>This machine and account as the Vast API reports them; null while the Vast API is off.</summary>
+    public VastState? Vast { get; init; }
 
     /// <summary>GPU memory and processes per container and GPU (NVML processes mapped through /proc).</summary>
     public IReadOnlyList<ContainerGpuProcesses>? ContainerGpuProcesses { get; init; }

@@ -5,6 +5,7 @@ using VastHostAgent.Containers;
 using VastHostAgent.Gpu;
 using VastHostAgent.Host;
 using VastHostAgent.Metrics;
+using VastHostAgent.Vast;
 
 namespace VastHostAgent.Hosting;
 
@@ -29,5 +30,6 @@ public static class HostingServiceCollectionExtensions
             .AddGpuTelemetry(configuration)
             .AddHostSensors(configuration)
             .AddContainers(configuration)
+            .AddVast(configuration)
             .AddAgentMetrics(configuration);
 }

@@ -4,6 +4,7 @@ using Prometheus;
 using VastHostAgent.Containers;
 using VastHostAgent.Gpu;
 using VastHostAgent.Hosting;
+using VastHostAgent.Vast;
 
 namespace VastHostAgent.Metrics;
 
@@ -80,13 +81,14 @@ public sealed class SnapshotExporter : IDisposable
 
     private readonly DcgmCompatibleSeries? _dcgm;
     private readonly ContainerSeries? _containers;
+    private readonly VastSeries? _vast;
 
     public SnapshotExporter(IOptions<MetricsOptions> options, TimeProvider time)
-        : this(options, Microsoft.Extensions.Options.Options.Create(new DockerOptions { Enabled = false }), time)
+        : this(options, Microsoft.Extensions.Options.Options.Create(new DockerOptions { Enabled = false }), Microsoft.Extensions.Options.Options.Create(new VastOptions()), time)
     {
     }
 
-    public SnapshotExporter(IOptions<MetricsOptions> options, IOptions<DockerOptions> docker, TimeProvider time)
+    public SnapshotExporter(IOptions<MetricsOptions> options, IOptions<DockerOptions> docker, IOptions<VastOptions> vast, TimeProvider time)
     {
         _options = options.Value;
         _time = time;
@@ -153,6 +155,11 @@ public sealed class SnapshotExporter : IDisposable
             _containers = new ContainerSeries(f, (n, h, l) => Gauge(f, n, h, l), (n, h, l) => Counter(f, n, h, l), docker.Value.ExportLabels);
         }
 
+        if (vast.Value.Enabled)
+        {
+            _vast = new VastSeries(f, (n, h, l) => Gauge(f, n, h, l), time);
+        }
+
         if (_options.DcgmCompatible)
         {
             _dcgm = new DcgmCompatibleSeries(f, _sweeps);
@@ -188,6 +195,7 @@ public sealed class SnapshotExporter : IDisposable
             ApplyGpus(snapshot.Gpu);
             ApplyHost(snapshot);
             _containers?.Apply(snapshot);
+            _vast?.Apply(snapshot);
             _dcgm?.Apply(snapshot.Gpu, _hostname);
             foreach (var sweep in _sweeps)
             {

@@ -7,6 +7,7 @@ using VastHostAgent.Gpu;
 using VastHostAgent.Host;
 using VastHostAgent.Hosting;
 using VastHostAgent.Metrics;
+using VastHostAgent.Vast;
 using VastHostAgent.Tests.Support;
 
 namespace VastHostAgent.Tests.Hosting;
@@ -27,7 +28,7 @@ public sealed partial class ConfigurationTests
         { "listen address host name", """{ "metrics": { "listenAddress": "localhost:9470" } }""", "metrics.listenAddress: 'localhost:9470' is not an IP address with a port" },
         { "listen port out of range", """{ "metrics": { "listenAddress": "127.0.0.1:70000" } }""", "metrics.listenAddress: '127.0.0.1:70000' is not an IP address with a port" },
         { "misspelt key", """{ "gpu": { "nvmlLibary": "/x/libnvidia-ml.so.1" } }""", "gpu.nvmlLibary: unknown key (known: enabled, nvmlLibrary, xidEvents, processes)" },
-        { "misspelt section", """{ "metric": { "listenAddress": "127.0.0.1:9470" } }""", "metric: unknown section (known: agent, docker, gpu, host, metrics)" },
+        { "misspelt section", """{ "metric": { "listenAddress": "127.0.0.1:9470" } }""", "metric: unknown section (known: agent, docker, gpu, host, metrics, vast)" },
         { "boolean as word", """{ "gpu": { "enabled": "yes" } }""", "gpu.enabled: 'yes' is not true or false" },
         { "relative sysfs root", """{ "host": { "sysfsRoot": "sys" } }""", "host.sysfsRoot: must be an absolute path (got 'sys')" },
         { "empty library", """{ "gpu": { "nvmlLibrary": "" } }""", "gpu.nvmlLibrary:" },
@@ -117,6 +118,7 @@ public sealed partial class ConfigurationTests
         AssertSameValues(new GpuOptions(), services.GetRequiredService<IOptions<GpuOptions>>().Value);
         AssertSameValues(new HostSensorOptions(), services.GetRequiredService<IOptions<HostSensorOptions>>().Value);
         AssertSameValues(new DockerOptions(), services.GetRequiredService<IOptions<DockerOptions>>().Value);
+        AssertSameValues(new VastOptions(), services.GetRequiredService<IOptions<VastOptions>>().Value);
     }
 
     [Fact]
@@ -130,6 +132,7 @@ public sealed partial class ConfigurationTests
                      (GpuOptions.SectionName, typeof(GpuOptions)),
                      (HostSensorOptions.SectionName, typeof(HostSensorOptions)),
                      (DockerOptions.SectionName, typeof(DockerOptions)),
+                     (VastOptions.SectionName, typeof(VastOptions)),
                  })
         {
             Assert.Contains($"\"{section}\": {{", text, StringComparison.Ordinal);

@@ -1,0 +1,138 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using VastHostAgent.Hosting;
+
+namespace VastHostAgent.Vast;
+
+/// <summary>
+/// Polls the Vast API for this machine every <c>vast.pollInterval</c> (listing, prices, occupancy, rentals,
+/// reliability, maintenance) and for earnings, reports and the account every <c>vast.accountPollInterval</c>.
+/// A failed machine read makes the collector fail and removes the machine series; account figures keep
+/// their last good value (they change slowly) until the next successful read.
+/// </summary>
+internal sealed class VastMachineSource(
+    IVastClient client,
+    VastMachineLocator locator,
+    IOptions<VastOptions> options,
+    TimeProvider time,
+    ILogger<VastMachineSource> logger) : ISnapshotSource
+{
+    private DateTimeOffset _nextAccountRead = DateTimeOffset.MinValue;
+    private VastState _account = new();
+    private string? _lastProblem;
+
+    public string Name => "vast";
+
+    public bool Enabled => options.Value.Enabled;
+
+    public TimeSpan Interval => options.Value.PollInterval;
+
+    public async ValueTask<SourceResult> CollectAsync(CancellationToken cancellationToken)
+    {
+        MachineIdentity identity;
+        try
+        {
+            identity = await locator.IdentifyAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (VastApiException ex)
+        {
+            return Failed(ex.Message, new VastState { Up = false, Problem = ex.Message });
+        }
+
+        if (!identity.Identified)
+        {
+            // The API answered; the machine is the problem. Account data still flows.
+            var account = await ReadAccountAsync(null, cancellationToken).ConfigureAwait(false);
+            return Failed(identity.Problem!, account with { Up = false, Problem = identity.Problem, IdentificationProblem = identity.ProblemKind });
+        }
+
+        var id = identity.MachineId!.Value;
+        VastMachine machine;
+        try
+        {
+            machine = await client.GetMachineAsync(id, cancellationToken).ConfigureAwait(false);
+        }
+        catch (VastApiException ex) when (ex.Failure is VastFailure.Rejected || (ex.Failure == VastFailure.Authentication && ex.StatusCode is 403 or 404))
+        {
+            locator.Reset();
+            var problem = $"machine {id} is not a machine of this account ({ex.Message}); check vast.machineId";
+            return Failed(problem, new VastState { Up = false, Problem = problem, MachineId = id, IdentificationProblem = "not_owned" });
+        }
+        catch (VastApiException ex)
+        {
+            return Failed(ex.Message, new VastState { Up = false, Problem = ex.Message, MachineId = id });
+        }
+
+        var state = await ReadAccountAsync(id, cancellationToken).ConfigureAwait(false);
+        state = state with { Up = true, Problem = null, MachineId = id, Machine = machine, MachineReadAt = time.GetUtcNow() };
+        if (_lastProblem is not null)
+        {
+            VastLog.PollRecovered(logger);
+            _lastProblem = null;
+        }
+
+        return SourceResult.Success(s => s with { Vast = state });
+    }
+
+    public HostSnapshot Clear(HostSnapshot snapshot) => snapshot with { Vast = null };
+
+    private SourceResult Failed(string problem, VastState state)
+    {
+        if (problem != _lastProblem)
+        {
+            VastLog.PollFailed(logger, problem);
+            _lastProblem = problem;
+        }
+
+        return SourceResult.Failure(problem, s => s with { Vast = state });
+    }
+
+    /// <summary>Earnings (last 7 days), reports and the account, when due; otherwise the last values.</summary>
+    private async Task<VastState> ReadAccountAsync(long? machineId, CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow();
+        if (now < _nextAccountRead)
+        {
+            return _account;
+        }
+
+        var account = _account;
+        var complete = true;
+        try
+        {
+            var today = Math.Floor(now.ToUnixTimeSeconds() / 86400.0);
+            var earnings = await client.GetEarningsAsync(today - 6, today + 1, machineId, cancellationToken).ConfigureAwait(false);
+            account = account with { Earnings = earnings };
+        }
+        catch (VastApiException)
+        {
+            complete = false;
+        }
+
+        if (machineId is { } id)
+        {
+            try
+            {
+                account = account with { Reports = await client.GetReportsAsync(id, cancellationToken).ConfigureAwait(false) };
+            }
+            catch (VastApiException)
+            {
+                complete = false;
+            }
+        }
+
+        try
+        {
+            account = account with { User = await client.GetCurrentUserAsync(cancellationToken).ConfigureAwait(false) };
+        }
+        catch (VastApiException)
+        {
+            complete = false;
+        }
+
+        // A failed part is tried again at the next machine poll; a complete read waits a full account interval.
+        _nextAccountRead = complete ? now + options.Value.AccountPollInterval : now;
+        _account = account with { AccountReadAt = complete ? now : account.AccountReadAt };
+        return _account;
+    }
+}

@@ -1,0 +1,129 @@
+using System.Net;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Http.Resilience;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Polly;
+using VastHostAgent.Hosting;
+
+namespace VastHostAgent.Vast;
+
+public static class VastServiceCollectionExtensions
+{
+    /// <summary>The Vast API client, its resilience pipeline and the machine poller: options section <c>vast</c>.</summary>
+    public static IServiceCollection AddVast(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddOptions<VastOptions>().Bind(configuration.GetSection(VastOptions.SectionName), o => o.ErrorOnUnknownConfiguration = true);
+        services.AddOptionsCheck<VastOptions, VastOptionsValidator>(VastOptions.SectionName,
+            "enabled", "baseUrl", "apiKeyFile", "apiKeyCredential", "machineId", "hostname", "pollInterval", "accountPollInterval",
+            "defaultSpacingSeconds", "spacingScale", "maxBackoff", "requestTimeout", "readRetries", "circuitBreakerFailures", "circuitBreakDuration");
+        // Polly's own telemetry logs outcomes and exception texts verbatim; the agent logs retries, 429s and the
+        // circuit itself (VastLog), with text it controls.
+        services.AddLogging(logging => logging.AddFilter("Polly", LogLevel.None));
+        services.TryAddSingleton<VastApiKeyProvider>();
+        services.TryAddSingleton<VastEndpointGates>();
+        services.TryAddSingleton<VastClientMetrics>();
+        services.TryAddTransient<VastRequestHandler>();
+
+        var http = services.AddHttpClient(VastClient.HttpClientName, client => client.Timeout = Timeout.InfiniteTimeSpan)
+            .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler
+            {
+                PooledConnectionLifetime = TimeSpan.FromMinutes(5),
+                AutomaticDecompression = DecompressionMethods.All,
+                ConnectTimeout = TimeSpan.FromSeconds(15),
+            })
+            .RemoveAllLoggers(); // request logging would show URLs and headers; the agent logs what matters itself
+        // Handlers run outermost first: resilience (retry, circuit breaker), then spacing, auth and metrics.
+        http.AddResilienceHandler("vast", ConfigurePipeline);
+        http.AddHttpMessageHandler<VastRequestHandler>();
+
+        services.TryAddSingleton<IVastClient, VastClient>();
+        services.TryAddSingleton<VastMachineLocator>();
+        services.AddSingleton<ISnapshotSource, VastMachineSource>();
+        return services;
+    }
+
+    /// <summary>
+    /// Outer resilience: reads (GETs and the offer search) are retried after 429, 502/503/504, timeouts and
+    /// connection errors, with exponential back-off and jitter on the TimeProvider (the inner handler adds the
+    /// per-endpoint spacing and 429 back-off). Mutations are never retried: the caller re-reads and reconciles.
+    /// A circuit breaker stops all calls for a while after repeated server or transport failures.
+    /// </summary>
+    private static void ConfigurePipeline(ResiliencePipelineBuilder<HttpResponseMessage> builder, ResilienceHandlerContext context)
+    {
+        var services = context.ServiceProvider;
+        var options = services.GetRequiredService<IOptions<VastOptions>>().Value;
+        var metrics = services.GetRequiredService<VastClientMetrics>();
+        var logger = services.GetRequiredService<ILoggerFactory>().CreateLogger("VastHostAgent.Vast.Resilience");
+        builder.TimeProvider = services.GetRequiredService<TimeProvider>();
+
+        if (options.ReadRetries > 0)
+        {
+            builder.AddRetry(new HttpRetryStrategyOptions
+            {
+                MaxRetryAttempts = options.ReadRetries,
+                BackoffType = DelayBackoffType.Exponential,
+                UseJitter = true,
+                Delay = TimeSpan.FromSeconds(1),
+                MaxDelay = options.MaxBackoff,
+                ShouldRetryAfterHeader = false,
+                ShouldHandle = args => ValueTask.FromResult(IsRead(args.Context) && IsRetryable(args.Outcome)),
+                OnRetry = args =>
+                {
+                    var endpoint = args.Context.GetRequestMessage()?.Options.TryGetValue(VastRequestHandler.EndpointKey, out var info) == true ? info.Name : "?";
+                    VastLog.Retrying(logger, endpoint, args.AttemptNumber + 1, Describe(args.Outcome));
+                    return ValueTask.CompletedTask;
+                },
+            });
+        }
+
+        builder.AddCircuitBreaker(new HttpCircuitBreakerStrategyOptions
+        {
+            FailureRatio = 1.0,
+            MinimumThroughput = options.CircuitBreakerFailures,
+            SamplingDuration = TimeSpan.FromMinutes(5),
+            BreakDuration = options.CircuitBreakDuration,
+            ShouldHandle = args => ValueTask.FromResult(IsFailure(args.Outcome)),
+            OnOpened = args =>
+            {
+                metrics.Circuit(1);
+                VastLog.CircuitOpened(logger, args.BreakDuration);
+                return ValueTask.CompletedTask;
+            },
+            OnHalfOpened = _ =>
+            {
+                metrics.Circuit(2);
+                return ValueTask.CompletedTask;
+            },
+            OnClosed = _ =>
+            {
+                metrics.Circuit(0);
+                VastLog.CircuitClosed(logger);
+                return ValueTask.CompletedTask;
+            },
+        });
+    }
+
+    private static bool IsRead(ResilienceContext context) =>
+        context.GetRequestMessage()?.Options.TryGetValue(VastRequestHandler.EndpointKey, out var info) == true && !info.Mutation;
+
+    private static bool IsRetryable(Outcome<HttpResponseMessage> outcome) => outcome switch
+    {
+        { Exception: HttpRequestException or TimeoutException } => true,
+        { Result.StatusCode: HttpStatusCode.TooManyRequests or HttpStatusCode.BadGateway or HttpStatusCode.ServiceUnavailable or HttpStatusCode.GatewayTimeout } => true,
+        _ => false,
+    };
+
+    /// <summary>What counts against the breaker: the service or the network failing, not 4xx answers or rate limits.</summary>
+    private static bool IsFailure(Outcome<HttpResponseMessage> outcome) => outcome switch
+    {
+        { Exception: HttpRequestException or TimeoutException } => true,
+        { Result: { } response } => (int)response.StatusCode >= 500,
+        _ => false,
+    };
+
+    private static string Describe(Outcome<HttpResponseMessage> outcome) =>
+        outcome.Exception is { } ex ? ex.GetType().Name : $"HTTP {(int)outcome.Result!.StatusCode}";
+}

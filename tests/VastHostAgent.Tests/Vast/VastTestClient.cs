@@ -1,0 +1,133 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Text;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Testing;
+using Microsoft.Extensions.Time.Testing;
+using VastHostAgent.Hosting;
+using VastHostAgent.Metrics;
+using VastHostAgent.Tests.Support;
+using VastHostAgent.Vast;
+
+namespace VastHostAgent.Tests.Vast;
+
+/// <summary>One request the stub server saw.</summary>
+public sealed record StubRequest(DateTimeOffset At, HttpMethod Method, string PathAndQuery, string? Authorization, string Body);
+
+/// <summary>
+/// The primary handler under the agent's real Vast HTTP pipeline (resilience, spacing, auth, metrics):
+/// answers from a script and records every request with the fake clock's time.
+/// </summary>
+public sealed class StubVastServer(TimeProvider time) : HttpMessageHandler
+{
+    private readonly ConcurrentQueue<StubRequest> _requests = new();
+
+    /// <summary>Decides the answer; default 404.</summary>
+    public Func<HttpRequestMessage, string, CancellationToken, Task<HttpResponseMessage>> Respond { get; set; } =
+        (_, _, _) => Task.FromResult(new HttpResponseMessage(HttpStatusCode.NotFound));
+
+    public IReadOnlyList<StubRequest> Requests => [.. _requests];
+
+    public static HttpResponseMessage Json(string json, HttpStatusCode status = HttpStatusCode.OK) =>
+        new(status) { Content = new StringContent(json, Encoding.UTF8, "application/json") };
+
+    public static HttpResponseMessage Text(string text, HttpStatusCode status) =>
+        new(status) { Content = new StringContent(text, Encoding.UTF8, "text/plain") };
+
+    public static string Fixture(string name) =>
+        File.ReadAllText(Path.Combine(TestEnvironment.RepositoryRoot, "tests", "VastHostAgent.Tests", "Vast", "Fixtures", name));
+
+    protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+    {
+        var body = request.Content is null ? "" : await request.Content.ReadAsStringAsync(cancellationToken);
+        _requests.Enqueue(new StubRequest(time.GetUtcNow(), request.Method, request.RequestUri!.PathAndQuery, request.Headers.Authorization?.ToString(), body));
+        var response = await Respond(request, body, cancellationToken);
+        response.RequestMessage = request;
+        return response;
+    }
+}
+
+/// <summary>The agent's Vast client wired exactly as in the daemon, over a <see cref="StubVastServer"/> and a fake clock.</summary>
+public sealed class VastTestClient : IAsyncDisposable
+{
+    public const string Key = "f00dfeedcafe0123456789abcdef0123456789abcdef0123456789abcdef0001";
+
+    private VastTestClient(ServiceProvider services, StubVastServer server, FakeTimeProvider time, FakeLogCollector logs)
+    {
+        Services = services;
+        Server = server;
+        Time = time;
+        Logs = logs;
+    }
+
+    public ServiceProvider Services { get; }
+
+    public StubVastServer Server { get; }
+
+    public FakeTimeProvider Time { get; }
+
+    public FakeLogCollector Logs { get; }
+
+    public IVastClient Client => Services.GetRequiredService<IVastClient>();
+
+    public static VastTestClient Create(Dictionary<string, string?>? settings = null)
+    {
+        var dir = TestEnvironment.NewTempDirectory("vastkey");
+        var keyFile = Path.Combine(dir, "key");
+        File.WriteAllText(keyFile, Key + "\n");
+        File.SetUnixFileMode(keyFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+
+        var values = new Dictionary<string, string?>
+        {
+            ["vast:enabled"] = "true",
+            ["vast:baseUrl"] = "http://vast.test",
+            ["vast:apiKeyFile"] = keyFile,
+            ["vast:machineId"] = "67890",
+            ["vast:maxBackoff"] = "00:00:10",
+            ["docker:enabled"] = "false",
+        };
+        foreach (var (k, v) in settings ?? [])
+        {
+            values[k] = v;
+        }
+
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(values).Build();
+        var time = new FakeTimeProvider(DateTimeOffset.Parse("2026-11-27T12:00:00Z", System.Globalization.CultureInfo.InvariantCulture));
+        var server = new StubVastServer(time);
+        var collector = new FakeLogCollector();
+        var services = new ServiceCollection();
+        services.AddSingleton<TimeProvider>(time);
+        services.AddLogging(l => l.SetMinimumLevel(LogLevel.Trace).AddProvider(new FakeLoggerProvider(collector)));
+        services.AddAgent(configuration);
+        services.AddHttpClient(VastClient.HttpClientName).ConfigurePrimaryHttpMessageHandler(() => server);
+        var provider = services.BuildServiceProvider();
+        Assert.Empty(AgentConfiguration.Validate(configuration, services));
+        return new VastTestClient(provider, server, time, collector);
+    }
+
+    /// <summary>Runs a call to completion, moving the fake clock in small steps while it waits (spacing, back-off, timeouts).</summary>
+    public async Task<T> RunAsync<T>(Func<IVastClient, Task<T>> call, TimeSpan? step = null, TimeSpan? limit = null)
+    {
+        var task = call(Client);
+        var moved = TimeSpan.Zero;
+        while (!task.IsCompleted && moved < (limit ?? TimeSpan.FromHours(1)))
+        {
+            await Task.WhenAny(task, Task.Delay(5));
+            if (!task.IsCompleted)
+            {
+                Time.Advance(step ?? TimeSpan.FromMilliseconds(100));
+                moved += step ?? TimeSpan.FromMilliseconds(100);
+            }
+        }
+
+        return await task;
+    }
+
+    /// <summary>The exposition text the agent would serve now.</summary>
+    public async Task<string> MetricsAsync() =>
+        Encoding.UTF8.GetString((await Services.GetRequiredService<SnapshotExporter>().RenderAsync(default)).Span);
+
+    public async ValueTask DisposeAsync() => await Services.DisposeAsync();
+}
