@@ -171,7 +171,7 @@ internal sealed class VastClient(IHttpClientFactory httpClients, IOptions<VastOp
         catch (HttpRequestException ex)
         {
             var notSent = ex.HttpRequestError is HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError or HttpRequestError.SecureConnectionError;
-            var text = $"Vast API {info.Name}: {Clean(ex.HttpRequestError.ToString())}";
+            var text = $"Vast API {info.Name}: cannot reach {request.RequestUri!.Authority}: {Clean(ex.Message)} ({ex.HttpRequestError})";
             throw info.Mutation && !notSent
                 ? new VastApiException(endpoint, VastFailure.OutcomeUnknown, null, text + "; the change may or may not have been applied")
                 : new VastApiException(endpoint, VastFailure.Unavailable, null, text);
