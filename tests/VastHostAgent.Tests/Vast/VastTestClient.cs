@@ -103,6 +103,7 @@ public sealed class VastTestClient : IAsyncDisposable
         services.AddAgent(configuration);
         services.AddHttpClient(VastClient.HttpClientName).ConfigurePrimaryHttpMessageHandler(() => server);
         var provider = services.BuildServiceProvider();
+        AgentRuntime.WireExporter(provider);
         Assert.Empty(AgentConfiguration.Validate(configuration, services));
         return new VastTestClient(provider, server, time, collector);
     }
