@@ -35,7 +35,7 @@ public sealed record RequestLogEntry(
 /// <param name="DelayMs">Real-time delay before answering.</param>
 /// <param name="Malformed">Answer a truncated JSON body.</param>
 /// <param name="Timeout">Never answer (until the client gives up, the emulator stops, or 5 minutes pass: then 504).</param>
-/// <param name="PassThrough">Only delay: after <paramref name="DelayMs"/> the request is handled normally (effect applied).</param>
+/// <param name="PassThrough">Only delay: after <paramref name="DelayMs"/> the request is handled normally (effect applied), even if the client has hung up meanwhile.</param>
 public sealed record FaultSpec(
     string Endpoint = "*",
     int? Status = null,

@@ -49,7 +49,9 @@ internal sealed class VastHttpHandler(EmulatorState state, EmulatorOptions optio
                 return;
             }
 
-            if (!await DelayAsync(fault.DelayMs, linked.Token).ConfigureAwait(false))
+            // Like a real server, the request is processed even when the client has given up waiting: the
+            // effect is applied and only the answer is lost (a "lost response after a successful mutation").
+            if (!await DelayAsync(fault.DelayMs, stopping).ConfigureAwait(false))
             {
                 Abandon(context, log with { Faulted = true });
                 return;

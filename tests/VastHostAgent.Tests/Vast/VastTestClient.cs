@@ -54,11 +54,11 @@ public sealed class VastTestClient : IAsyncDisposable
 {
     public const string Key = "f00dfeedcafe0123456789abcdef0123456789abcdef0123456789abcdef0001";
 
-    private VastTestClient(ServiceProvider services, StubVastServer server, FakeTimeProvider time, FakeLogCollector logs)
+    private VastTestClient(ServiceProvider services, StubVastServer server, TimeProvider time, FakeLogCollector logs)
     {
         Services = services;
         Server = server;
-        Time = time;
+        Clock = time;
         Logs = logs;
     }
 
@@ -66,23 +66,30 @@ public sealed class VastTestClient : IAsyncDisposable
 
     public StubVastServer Server { get; }
 
-    public FakeTimeProvider Time { get; }
+    public TimeProvider Clock { get; }
+
+    /// <summary>The fake clock (stub-server tests only).</summary>
+    public FakeTimeProvider Time => (FakeTimeProvider)Clock;
 
     public FakeLogCollector Logs { get; }
 
     public IVastClient Client => Services.GetRequiredService<IVastClient>();
 
-    public static VastTestClient Create(Dictionary<string, string?>? settings = null)
+    /// <summary>
+    /// A client over the scripted stub server and a fake clock; or, with <paramref name="baseUrl"/>, over the
+    /// network (the emulator) with the real clock.
+    /// </summary>
+    public static VastTestClient Create(Dictionary<string, string?>? settings = null, Uri? baseUrl = null, string? apiKey = null)
     {
         var dir = TestEnvironment.NewTempDirectory("vastkey");
         var keyFile = Path.Combine(dir, "key");
-        File.WriteAllText(keyFile, Key + "\n");
+        File.WriteAllText(keyFile, (apiKey ?? Key) + "\n");
         File.SetUnixFileMode(keyFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
 
         var values = new Dictionary<string, string?>
         {
             ["vast:enabled"] = "true",
-            ["vast:baseUrl"] = "http://vast.test",
+            ["vast:baseUrl"] = baseUrl?.GetLeftPart(UriPartial.Authority) ?? "http://vast.test",
             ["vast:apiKeyFile"] = keyFile,
             ["vast:machineId"] = "67890",
             ["vast:maxBackoff"] = "00:00:10",
@@ -94,14 +101,20 @@ public sealed class VastTestClient : IAsyncDisposable
         }
 
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(values).Build();
-        var time = new FakeTimeProvider(DateTimeOffset.Parse("2026-11-27T12:00:00Z", System.Globalization.CultureInfo.InvariantCulture));
+        TimeProvider time = baseUrl is null
+            ? new FakeTimeProvider(DateTimeOffset.Parse("2026-11-27T12:00:00Z", System.Globalization.CultureInfo.InvariantCulture))
+            : TimeProvider.System;
         var server = new StubVastServer(time);
         var collector = new FakeLogCollector();
         var services = new ServiceCollection();
         services.AddSingleton<TimeProvider>(time);
         services.AddLogging(l => l.SetMinimumLevel(LogLevel.Trace).AddProvider(new FakeLoggerProvider(collector)));
         services.AddAgent(configuration);
-        services.AddHttpClient(VastClient.HttpClientName).ConfigurePrimaryHttpMessageHandler(() => server);
+        if (baseUrl is null)
+        {
+            services.AddHttpClient(VastClient.HttpClientName).ConfigurePrimaryHttpMessageHandler(() => server);
+        }
+
         var provider = services.BuildServiceProvider();
         AgentRuntime.WireExporter(provider);
         Assert.Empty(AgentConfiguration.Validate(configuration, services));
@@ -113,7 +126,7 @@ public sealed class VastTestClient : IAsyncDisposable
     {
         var task = call(Client);
         var moved = TimeSpan.Zero;
-        while (!task.IsCompleted && moved < (limit ?? TimeSpan.FromHours(1)))
+        while (Clock is FakeTimeProvider && !task.IsCompleted && moved < (limit ?? TimeSpan.FromHours(1)))
         {
             await Task.WhenAny(task, Task.Delay(5));
             if (!task.IsCompleted)
