@@ -36,7 +36,7 @@ public sealed class VastOptions
     public string Hostname { get; set; } = "";
 
     /// <summary>How often the machine record is read (listing, occupancy, rentals).</summary>
-    [DurationRange("00:00:30", "01:00:00")]
+    [DurationRange("00:00:10", "01:00:00")]
     public TimeSpan PollInterval { get; set; } = TimeSpan.FromMinutes(1);
 
     /// <summary>How often earnings, reports and the account are read.</summary>
