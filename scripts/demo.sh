@@ -6,7 +6,8 @@
 # Without an NVIDIA driver, the agent loads the fake libnvidia-ml.so.1 from tests/fake-nvml with
 # several simulated GPUs whose readings move over time, and (when dockerd can run here) starts a private
 # dockerd with a few Vast-style C.<id> containers assigned to those GPUs, so the GPU ↔ instance mapping
-# shows. With a driver, it reads the real GPUs and the host's Docker.
+# shows. With a driver, it reads the real GPUs and the host's Docker. Either way a Vast API emulator
+# (tests/VastEmulator) plays console.vast.ai, so the machine and account metrics show too.
 # --check: start, verify the metrics pass `promtool check metrics` (when installed), print a summary, stop.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
@@ -83,18 +84,41 @@ if [ "$simulated" -eq 1 ] && [ "$gpus" -ge 3 ]; then
     start_private_docker || { docker_enabled=false; [ -n "$dockerd_pid" ] && kill "$dockerd_pid" 2>/dev/null; dockerd_pid=""; }
 fi
 
-log "building the agent"
+log "building the agent and the Vast API emulator"
 dotnet build agent/VastHostAgent.csproj -c Release -nologo -v quiet -o "$demo_dir/bin" >"$demo_dir/build.log" 2>&1 || {
     cat "$demo_dir/build.log" >&2
     die "build failed"
 }
+dotnet build tests/VastEmulator/VastEmulator.csproj -c Release -nologo -v quiet -o "$demo_dir/emulator" >"$demo_dir/build-emulator.log" 2>&1 || {
+    cat "$demo_dir/build-emulator.log" >&2
+    die "emulator build failed"
+}
+
+# The Vast API emulator (tests/VastEmulator) stands in for console.vast.ai: a demo account whose machine
+# "rig-01" is listed with two rentals, in a market of 2000 offers. The agent reads it with a demo key.
+emulator_port="$((port + 1000))"
+"$demo_dir/emulator/VastEmulator" --port "$emulator_port" --seed-rentals >"$demo_dir/emulator.log" 2>&1 &
+emulator_pid=$!
+api_key="vastemu-demo-key-0123456789abcdef0123456789abcdef"
+(umask 077 && printf '%s\n' "$api_key" >"$demo_dir/vast-api-key")
+for _ in $(seq 1 100); do
+    curl -fsS "http://127.0.0.1:$emulator_port/_emulator/" >/dev/null 2>&1 && break
+    kill -0 "$emulator_pid" 2>/dev/null || die "the Vast API emulator exited (see $demo_dir/emulator.log)"
+    sleep 0.1
+done
 
 cat >"$demo_dir/agent.json" <<EOF
 {
   "agent": { "sampleInterval": "00:00:05", "stateDirectory": "$demo_dir/state" },
   "metrics": { "listenAddress": "127.0.0.1:$port" },
   "gpu": { "nvmlLibrary": "$nvml_library" },
-  "docker": { "enabled": $docker_enabled, "endpoint": "$docker_endpoint" }
+  "docker": { "enabled": $docker_enabled, "endpoint": "$docker_endpoint" },
+  "vast": {
+    "enabled": true,
+    "baseUrl": "http://127.0.0.1:$emulator_port",
+    "apiKeyFile": "$demo_dir/vast-api-key",
+    "hostname": "rig-01"
+  }
 }
 EOF
 
@@ -103,6 +127,8 @@ agent_pid=$!
 cleanup() {
     kill "$agent_pid" 2>/dev/null || true
     wait "$agent_pid" 2>/dev/null || true
+    kill "$emulator_pid" 2>/dev/null || true
+    wait "$emulator_pid" 2>/dev/null || true
     if [ -n "$dockerd_pid" ]; then
         docker_cli rm -f C.31001 C.31002 vast-default-job >/dev/null 2>&1 || true
         kill "$dockerd_pid" 2>/dev/null || true
@@ -138,6 +164,15 @@ if [ -n "$dockerd_pid" ]; then
     echo
     "$demo_dir/bin/vast-host-agent" status --config "$demo_dir/agent.json" | sed 's/^/  /'
 fi
+for _ in $(seq 1 100); do
+    curl -fsS "$url/metrics" -o "$demo_dir/metrics.txt" 2>/dev/null && grep -q '^vasthost_vast_up 1' "$demo_dir/metrics.txt" && break
+    sleep 0.1
+done
+echo
+echo "The machine on Vast (from the API emulator at http://127.0.0.1:$emulator_port):"
+"$demo_dir/bin/vast-host-agent" machine --config "$demo_dir/agent.json" | sed 's/^/  /'
+grep -E '^vasthost_vast_(up|machine_listed|listing_gpu_price_dollars_per_hour|machine_gpu_occupancy)' "$demo_dir/metrics.txt" | sed 's/^/  /'
+grep -q '^vasthost_vast_up 1' "$demo_dir/metrics.txt" || die "the agent did not read the machine from the Vast API emulator"
 if command -v promtool >/dev/null 2>&1; then
     if promtool check metrics <"$demo_dir/metrics.txt"; then
         echo "promtool check metrics: no findings"
