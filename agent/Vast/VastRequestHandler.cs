@@ -41,7 +41,9 @@ internal sealed class VastRequestHandler(
             var wait = gate.NextAllowed - time.GetUtcNow();
             if (wait > TimeSpan.Zero)
             {
-                await Task.Delay(wait, time, cancellationToken).ConfigureAwait(false);
+                // Timers work in whole milliseconds: round up and add one, so a call never lands a hair
+                // before the API's window opens (a 429 for a fraction of a millisecond).
+                await Task.Delay(TimeSpan.FromMilliseconds(Math.Ceiling(wait.TotalMilliseconds) + 1), time, cancellationToken).ConfigureAwait(false);
             }
 
             request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", keys.Get(o).Value);
