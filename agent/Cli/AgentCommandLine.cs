@@ -20,6 +20,8 @@ public static class AgentCommandLine
           vast-host-agent status                           GPUs, instances and containers at a glance
           vast-host-agent status --json                    the same for scripts
           vast-host-agent machine                          this machine as Vast lists it (needs vast.enabled and an API key)
+          vast-host-agent plan                             what the listing reconcile would change, and why
+          vast-host-agent apply --once --no-dry-run        apply one reconcile now
           vast-host-agent doctor                           check configuration, NVML, Docker and sensors
           VASTHOST_METRICS__LISTENADDRESS=0.0.0.0:9470 vast-host-agent run
 
@@ -69,6 +71,18 @@ public static class AgentCommandLine
         machine.Options.Add(jsonOption);
         machine.SetAction((parse, ct) => MachineCommand.RunAsync(parse.GetValue(configOption), parse.GetValue(jsonOption), Console.Out, ct));
         root.Subcommands.Add(machine);
+
+        var plan = new Command("plan", "One reconcile against the Vast API without changing anything: what would change, and why");
+        plan.SetAction((parse, ct) => PlanCommand.RunAsync(parse.GetValue(configOption), apply: false, noDryRun: false, Console.Out, ct));
+        root.Subcommands.Add(plan);
+
+        var onceOption = new Option<bool>("--once") { Description = "Run one reconcile and exit (required)", Required = true };
+        var noDryRunOption = new Option<bool>("--no-dry-run") { Description = "Apply even though management.dryRun is true (this run only)" };
+        var applyCommand = new Command("apply", "One reconcile that changes the listing (dry-run unless management.dryRun=false or --no-dry-run)");
+        applyCommand.Options.Add(onceOption);
+        applyCommand.Options.Add(noDryRunOption);
+        applyCommand.SetAction((parse, ct) => PlanCommand.RunAsync(parse.GetValue(configOption), apply: true, noDryRun: parse.GetValue(noDryRunOption), Console.Out, ct));
+        root.Subcommands.Add(applyCommand);
 
         var doctor = new Command("doctor", "Check configuration, NVML, Docker, sensors and the metrics port; exit 1 when a check fails");
         doctor.SetAction((parse, ct) => DoctorCommand.RunAsync(parse.GetValue(configOption), Console.Out, ct));

@@ -116,7 +116,9 @@ public static partial class AgentConfiguration
     }
 
     /// <summary>Phrases an exception from binding or validating section <paramref name="section"/> for the host.</summary>
-    internal static IEnumerable<string> Describe(string section, Exception ex, IConfiguration configuration, IReadOnlyList<string> validKeys)
+    internal static IEnumerable<string> Describe(
+        string section, Exception ex, IConfiguration configuration, IReadOnlyList<string> validKeys,
+        IReadOnlyDictionary<string, (string Path, string[] Keys)>? nested = null)
     {
         switch (ex)
         {
@@ -129,10 +131,13 @@ public static partial class AgentConfiguration
                 yield break;
 
             case InvalidOperationException when UnknownKeys().Match(ex.Message) is { Success: true } unknown:
+                var (prefix, known) = nested is not null && nested.TryGetValue(unknown.Groups["type"].Value.Trim(), out var inner)
+                    ? ($"{section}.{inner.Path}", inner.Keys)
+                    : (section, validKeys);
                 foreach (var key in unknown.Groups["keys"].Value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
                 {
                     var name = key.Trim('\'');
-                    yield return $"{section}.{name}: unknown key (known: {string.Join(", ", validKeys)})";
+                    yield return $"{prefix}.{name}: unknown key (known: {string.Join(", ", known)})";
                 }
 
                 yield break;
@@ -170,10 +175,20 @@ public static partial class AgentConfiguration
             return $"{section}: {failure}";
         }
 
-        var key = $"{section}:{member}";
+        var key = $"{section}:{member.Replace('.', ':')}";
         var value = configuration[key];
         var got = value is null ? "" : $" (got '{value}')";
-        return $"{section}.{Camel(member)}: {message.TrimEnd('.')}{got}";
+        return $"{section}.{string.Join('.', member.Split('.').Select(Camel))}: {message.TrimEnd('.')}{got}";
+    }
+
+    /// <summary>
+    /// A nested section's validator failure as "<paramref name="prefix"/>Member: message", whichever form the
+    /// source-generated validator used, so the top-level phrasing names the full key.
+    /// </summary>
+    public static string NormalizeFailure(string prefix, string failure)
+    {
+        var match = DataAnnotationFailure().Match(failure);
+        return match.Success ? $"{prefix}{match.Groups["member"].Value}: {match.Groups["message"].Value}" : prefix + failure;
     }
 
     private static string DescribeLoadFailure(string? path, Exception ex)
@@ -220,7 +235,7 @@ public static partial class AgentConfiguration
     internal static string Camel(string name) =>
         name.Length == 0 || char.IsLower(name[0]) ? name : char.ToLowerInvariant(name[0]) + name[1..];
 
-    [GeneratedRegex(@"following properties were not found on the instance of [^:]+: (?<keys>.+)$", RegexOptions.Singleline)]
+    [GeneratedRegex(@"following properties were not found on the instance of (?<type>[^:]+): (?<keys>.+)$", RegexOptions.Singleline)]
     private static partial Regex UnknownKeys();
 
     [GeneratedRegex(@"Failed to convert configuration value (?:'[^']*' )?at '(?<path>[^']+)' to type '(?<type>[^']+)'")]
@@ -239,7 +254,8 @@ public interface IOptionsCheck
 }
 
 /// <summary>Resolves <c>IOptions&lt;T&gt;</c> (binding plus validators) and phrases any failure.</summary>
-internal sealed class OptionsCheck<[DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicParameterlessConstructor)] T>(string section, IReadOnlyList<string> validKeys) : IOptionsCheck where T : class
+internal sealed class OptionsCheck<[DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicParameterlessConstructor)] T>(
+    string section, IReadOnlyList<string> validKeys, IReadOnlyDictionary<string, (string Path, string[] Keys)>? nested = null) : IOptionsCheck where T : class
 {
     public string Section => section;
 
@@ -252,7 +268,7 @@ internal sealed class OptionsCheck<[DynamicallyAccessedMembers(DynamicallyAccess
         }
         catch (Exception ex) when (ex is OptionsValidationException or InvalidOperationException or FormatException or OverflowException)
         {
-            return [.. AgentConfiguration.Describe(section, ex, configuration, validKeys)];
+            return [.. AgentConfiguration.Describe(section, ex, configuration, validKeys, nested)];
         }
     }
 }
@@ -270,10 +286,19 @@ public static class OptionsRegistration
         [DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicConstructors)] TValidator>(
         this IServiceCollection services, string section, params string[] validKeys)
         where T : class
+        where TValidator : class, IValidateOptions<T> =>
+        services.AddOptionsCheck<T, TValidator>(section, validKeys, null);
+
+    /// <summary>As above, for a section with nested objects: type full name → (path under the section, its keys).</summary>
+    public static IServiceCollection AddOptionsCheck<
+        [DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicParameterlessConstructor)] T,
+        [DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicConstructors)] TValidator>(
+        this IServiceCollection services, string section, string[] validKeys, IReadOnlyDictionary<string, (string Path, string[] Keys)>? nested)
+        where T : class
         where TValidator : class, IValidateOptions<T>
     {
         services.AddSingleton<IValidateOptions<T>, TValidator>();
-        services.AddSingleton<IOptionsCheck>(new OptionsCheck<T>(section, validKeys));
+        services.AddSingleton<IOptionsCheck>(new OptionsCheck<T>(section, validKeys, nested));
         services.AddOptions<T>().ValidateOnStart();
         return services;
     }

@@ -8,7 +8,9 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Console;
 using VastHostAgent.Containers;
+using VastHostAgent.Management;
 using VastHostAgent.Metrics;
+using VastHostAgent.Vast;
 
 namespace VastHostAgent.Hosting;
 
@@ -43,6 +45,11 @@ public static partial class AgentRuntime
         if (configuration.GetValue(DockerOptions.SectionName + ":enabled", true))
         {
             builder.Services.AddHostedService(sp => sp.GetRequiredService<DockerInventoryService>());
+        }
+
+        if (configuration.GetValue(ManagementOptions.SectionName + ":enabled", false) && configuration.GetValue(VastOptions.SectionName + ":enabled", false))
+        {
+            builder.Services.AddHostedService(sp => sp.GetRequiredService<ManagementService>());
         }
 
 

@@ -3,6 +3,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using VastHostAgent.Containers;
 using VastHostAgent.Gpu;
+using VastHostAgent.Management;
 using VastHostAgent.Host;
 using VastHostAgent.Metrics;
 using VastHostAgent.Vast;
@@ -31,5 +32,6 @@ public static class HostingServiceCollectionExtensions
             .AddHostSensors(configuration)
             .AddContainers(configuration)
             .AddVast(configuration)
+            .AddManagement(configuration)
             .AddAgentMetrics(configuration);
 }

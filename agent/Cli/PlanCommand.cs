@@ -1,0 +1,115 @@
+using System.Globalization;
+using System.Text;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+using VastHostAgent.Hosting;
+using VastHostAgent.Management;
+using VastHostAgent.Vast;
+
+namespace VastHostAgent.Cli;
+
+/// <summary>
+/// <c>plan</c>: one reconcile against the real API without changing anything, printed as a table of what
+/// would change and why. <c>apply --once</c>: one reconcile that changes the listing (still dry-run when
+/// management.dryRun is true, unless <c>--no-dry-run</c> is given).
+/// </summary>
+internal static class PlanCommand
+{
+    private static readonly string[] Header = ["FIELD", "CURRENT", "DESIRED", "ACTION", "WHY"];
+
+    public static async Task<int> RunAsync(string? configPath, bool apply, bool noDryRun, TextWriter output, CancellationToken cancellationToken)
+    {
+        var (configuration, _) = AgentCommandLine.LoadConfiguration(configPath);
+        if (configuration is null)
+        {
+            return ExitCodes.InvalidConfiguration;
+        }
+
+        await using var services = AgentRuntime.BuildOneShot(configuration);
+        if (!services.GetRequiredService<IOptions<VastOptions>>().Value.Enabled)
+        {
+            await Console.Error.WriteLineAsync("error: the Vast API is off: set vast.enabled to true and provide an API key (see packaging/config/agent.example.json)").ConfigureAwait(false);
+            return ExitCodes.InvalidConfiguration;
+        }
+
+        var management = services.GetRequiredService<IOptions<ManagementOptions>>().Value;
+        var dryRun = !apply || (management.DryRun && !noDryRun);
+        var report = await services.GetRequiredService<Reconciler>().RunAsync(apply, dryRun, cancellationToken).ConfigureAwait(false);
+        await output.WriteAsync(Render(report, apply, management, services.GetRequiredService<DecisionJournal>().Path)).ConfigureAwait(false);
+        if (report.Problem is not null)
+        {
+            return ExitCodes.Failure;
+        }
+
+        return report.Results.Any(r => r.Result is not ("applied" or "dry_run")) ? ExitCodes.Failure : ExitCodes.Ok;
+    }
+
+    internal static string Render(ReconcileReport report, bool apply, ManagementOptions o, string journalPath)
+    {
+        var sb = new StringBuilder();
+        var inv = CultureInfo.InvariantCulture;
+        if (report.Problem is { } problem)
+        {
+            sb.Append(inv, $"Cannot reconcile: {problem}\n");
+            return sb.ToString();
+        }
+
+        var plan = report.Plan!;
+        var m = plan.Machine;
+        var mode = !apply ? "PLAN (nothing is changed)"
+            : report.DryRun ? "APPLY, DRY RUN (management.dryRun=true: nothing is changed; --no-dry-run to apply once)"
+            : "APPLY";
+        sb.Append(inv, $"{mode}: machine {m.EffectiveId} \"{m.Hostname}\" ({m.GpuName} x{m.NumGpus}), {(m.Listed == true ? "listed" : "not listed")}, {report.At:yyyy-MM-dd HH:mm}Z\n");
+        if (!report.DryRun && !apply)
+        {
+            sb.Append('\n');
+        }
+
+        sb.Append(inv, $"Pricing: {o.Pricing.Strategy}, bounds [{o.Pricing.Floor:0.####}, {o.Pricing.Ceiling:0.####}] $/GPU-h, at most {o.Pricing.MaxChangePerStep:P0} per step, min change {o.Pricing.MinChange:P0}, cooldown {o.Pricing.Cooldown.TotalMinutes:0} min\n");
+        if (plan.Market is { } market)
+        {
+            var peers = market.PeerPrices;
+            var spread = peers.Count > 0
+                ? string.Create(inv, $"p10 {PricingEngine.Percentile(peers, 10):0.####}, median {PricingEngine.Percentile(peers, 50):0.####}, p90 {PricingEngine.Percentile(peers, 90):0.####}")
+                : "no peers";
+            sb.Append(inv, $"Market: {peers.Count} comparable offers ({market.Description}); {spread}; {market.OwnExcluded} of your own excluded, {market.Malformed} malformed; searched {market.FetchedAt:HH:mm}Z\n");
+        }
+
+        sb.Append('\n');
+        var rows = new List<string[]> { Header };
+        rows.AddRange(plan.Items.Select(i => new[] { i.Field, i.Current, i.Desired, i.Action, i.Explanation }));
+        var widths = Enumerable.Range(0, 4).Select(c => rows.Max(r => r[c].Length)).ToArray();
+        foreach (var row in rows)
+        {
+            sb.Append(string.Join("  ", row.Select((cell, c) => c < 4 ? cell.PadRight(widths[c]) : cell)).TrimEnd()).Append('\n');
+        }
+
+        sb.Append('\n');
+        if (plan.Mutations.Count == 0)
+        {
+            sb.Append("In sync: no call to make.\n");
+        }
+        else if (report.Results.Count == 0)
+        {
+            sb.Append("Would call:\n");
+            foreach (var mutation in plan.Mutations)
+            {
+                sb.Append(inv, $"  {mutation.Summary}\n");
+            }
+        }
+        else
+        {
+            foreach (var (mutation, result) in report.Results)
+            {
+                sb.Append(inv, $"  {result,-16} {mutation.Summary}\n");
+            }
+        }
+
+        if (apply)
+        {
+            sb.Append(inv, $"Journal: {journalPath}\n");
+        }
+
+        return sb.ToString();
+    }
+}

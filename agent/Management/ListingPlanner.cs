@@ -1,0 +1,230 @@
+using System.Globalization;
+using VastHostAgent.Vast;
+
+namespace VastHostAgent.Management;
+
+/// <summary>One field of the plan: what Vast has, what the configuration wants, and why.</summary>
+public sealed record PlanItem(string Field, string Current, string Desired, string Action, string Reason, string Explanation);
+
+/// <summary>A mutation the plan calls for.</summary>
+public sealed record PlannedMutation(VastEndpoint Endpoint, string Summary, CreateAsksRequest? Listing = null, double? MinBid = null, CreateBidsRequest? DefaultJob = null);
+
+/// <summary>The reconcile plan for one machine: every field's decision, and the (few) calls that would make it so.</summary>
+public sealed record ReconcilePlan(
+    VastMachine Machine,
+    PriceDecision Price,
+    IReadOnlyList<PlanItem> Items,
+    IReadOnlyList<PlannedMutation> Mutations,
+    MarketSnapshot? Market);
+
+/// <summary>
+/// Computes the desired listing from the configuration and diffs it with the machine field by field.
+/// A field the configuration leaves null keeps the machine's value. <c>create_asks</c> is planned only when
+/// something differs, and then carries every field (min_chunk never null); the min bid and the default job
+/// use their own endpoints only when they alone differ. Pure: no I/O.
+/// </summary>
+public static class ListingPlanner
+{
+    private const double PriceTolerance = 0.00005;
+    private static readonly TimeSpan EndDateTolerance = TimeSpan.FromMinutes(10);
+
+    public static ReconcilePlan Plan(
+        VastMachine machine, PriceDecision price, ManagementOptions o, ManagementState state, MarketSnapshot? market, DateTimeOffset now, bool suspended = false)
+    {
+        var items = new List<PlanItem>();
+        var mutations = new List<PlannedMutation>();
+        var id = machine.EffectiveId;
+        var listed = machine.Listed == true;
+        var relist = !listed && state.UnlistedByAgentReason is not null && !suspended;
+        var shouldBeListed = listed || o.Listing.ListWhenUnlisted || relist;
+
+        // GPU price
+        var newPrice = price.Action == PriceAction.Change ? price.Price : machine.ListedGpuCost;
+        items.Add(new PlanItem("gpu price", Money(machine.ListedGpuCost), Money(newPrice),
+            price.Action == PriceAction.Change ? "change" : price.Reason is "in_sync" ? "keep" : "hold", price.Reason, price.Explanation));
+
+        // Min bid: fixed, or a ratio of the (new) on-demand price; never below its floor nor above the on-demand price.
+        double? minBid = machine.MinBidPrice;
+        var minBidReason = "not_managed";
+        var minBidWhy = "minBid.mode is off";
+        if (o.MinBid.Mode != "off")
+        {
+            var wanted = o.MinBid.Mode == "fixed" ? o.MinBid.Fixed!.Value : (newPrice ?? 0) * o.MinBid.Ratio;
+            minBidWhy = o.MinBid.Mode == "fixed" ? Inv($"fixed {wanted:0.####}") : Inv($"{o.MinBid.Ratio:0.##} × on-demand {newPrice:0.####} = {wanted:0.####}");
+            wanted = Math.Max(o.MinBid.Floor, wanted);
+            if (newPrice is { } cap && wanted > cap)
+            {
+                wanted = cap;
+                minBidWhy += "; capped at the on-demand price";
+            }
+
+            minBid = Math.Round(wanted, 4, MidpointRounding.AwayFromZero);
+            minBidReason = "configured";
+        }
+
+        var minBidChanges = Differs(machine.MinBidPrice, minBid);
+        items.Add(new PlanItem("min bid", Money(machine.MinBidPrice), Money(minBid), minBidChanges ? "change" : "keep", minBidReason, minBidWhy));
+
+        // Rolling end date.
+        var endDate = machine.EndDate;
+        var endReason = "not_managed";
+        var endWhy = "listing.offerDuration is not set";
+        if (o.Listing.OfferDuration is { } duration)
+        {
+            var remaining = machine.EndDate is { } end ? DateTimeOffset.FromUnixTimeMilliseconds((long)(end * 1000)) - now : TimeSpan.Zero;
+            if (machine.EndDate is null || remaining < o.Listing.RefreshWhenLessThan)
+            {
+                endDate = Math.Round((now + duration).ToUnixTimeMilliseconds() / 1000.0);
+                endReason = "refresh";
+                endWhy = machine.EndDate is null ? "no end date" : Inv($"{remaining.TotalDays:0.#} days left, below {o.Listing.RefreshWhenLessThan.TotalDays:0.#}: now + {duration.TotalDays:0} days");
+            }
+            else
+            {
+                endReason = "in_sync";
+                endWhy = Inv($"{remaining.TotalDays:0.#} days left (refresh below {o.Listing.RefreshWhenLessThan.TotalDays:0.#})");
+            }
+        }
+
+        var endChanges = endDate is not null && (machine.EndDate is null || Math.Abs(endDate.Value - machine.EndDate.Value) > EndDateTolerance.TotalSeconds);
+        items.Add(new PlanItem("end date", Date(machine.EndDate), Date(endDate), endChanges ? "change" : "keep", endReason, endWhy));
+
+        var storage = Field(items, "storage price", machine.ListedStorageCost, o.Listing.StoragePrice, "listing.storagePrice");
+        var upload = Field(items, "upload price", machine.ListedInetUpCost, o.Listing.UploadPrice, "listing.uploadPrice");
+        var download = Field(items, "download price", machine.ListedInetDownCost, o.Listing.DownloadPrice, "listing.downloadPrice");
+        var discount = Field(items, "discount max", machine.CreditDiscountMax, o.Listing.DiscountMax, "listing.discountMax", Ratio);
+        var chunk = (int)(o.Listing.MinChunk ?? machine.ListedMinGpuCount ?? 1);
+        var chunkChanges = chunk != (machine.ListedMinGpuCount ?? 1);
+        items.Add(new PlanItem("min chunk", (machine.ListedMinGpuCount ?? 1).ToString(CultureInfo.InvariantCulture), chunk.ToString(CultureInfo.InvariantCulture),
+            chunkChanges ? "change" : "keep", o.Listing.MinChunk is null ? "not_managed" : "configured", o.Listing.MinChunk is null ? "kept as listed" : "listing.minChunk"));
+        var volumeSize = o.Listing.VolumeSizeGb ?? (machine.VolumeTotalSize is { } v ? (long)v : null);
+        var volumePrice = volumeSize is null or 0 ? null : o.Listing.VolumePrice ?? machine.ListedVolumeCost;
+        var volumeChanges = (o.Listing.VolumeSizeGb is not null && o.Listing.VolumeSizeGb != (long?)machine.VolumeTotalSize)
+            || (o.Listing.VolumePrice is not null && Differs(machine.ListedVolumeCost, o.Listing.VolumePrice));
+        items.Add(new PlanItem("volume", Volume(machine.VolumeTotalSize, machine.ListedVolumeCost), Volume(volumeSize, volumePrice),
+            volumeChanges ? "change" : "keep", o.Listing.VolumeSizeGb is null && o.Listing.VolumePrice is null ? "not_managed" : "configured", "listing.volumeSizeGb / listing.volumePrice"));
+
+        var listingChanges = price.Action == PriceAction.Change || endChanges || storage || upload || download || discount || chunkChanges || volumeChanges;
+        string listingAction, listingReason, listingWhy;
+        if (!shouldBeListed)
+        {
+            (listingAction, listingReason, listingWhy) = ("hold", "unlisted_by_host", "the machine is not listed and the agent did not unlist it (listing.listWhenUnlisted is false)");
+        }
+        else if (suspended)
+        {
+            (listingAction, listingReason, listingWhy) = ("hold", "suspended", "listing changes are suspended (maintenance or fault guard)");
+        }
+        else if (!listed)
+        {
+            (listingAction, listingReason, listingWhy) = ("change", relist ? "relist" : "list", relist ? $"the agent unlisted it ({state.UnlistedByAgentReason}); restoring" : "listing.listWhenUnlisted");
+        }
+        else if (listingChanges)
+        {
+            (listingAction, listingReason, listingWhy) = ("change", "update", "one or more listing fields differ");
+        }
+        else
+        {
+            (listingAction, listingReason, listingWhy) = ("keep", "in_sync", "the listing matches the configuration");
+        }
+
+        items.Add(new PlanItem("listing", listed ? "listed" : "not listed", shouldBeListed && !suspended ? "listed" : listed ? "listed" : "not listed", listingAction, listingReason, listingWhy));
+
+        if (listingAction == "change")
+        {
+            var request = new CreateAsksRequest
+            {
+                Machine = id,
+                PriceGpu = newPrice,
+                PriceDisk = Pick(o.Listing.StoragePrice, machine.ListedStorageCost),
+                PriceInetu = Pick(o.Listing.UploadPrice, machine.ListedInetUpCost),
+                PriceInetd = Pick(o.Listing.DownloadPrice, machine.ListedInetDownCost),
+                PriceMinBid = minBid,
+                MinChunk = chunk,
+                EndDate = endDate,
+                CreditDiscountMax = Pick(o.Listing.DiscountMax, machine.CreditDiscountMax),
+                Duration = null,
+                VolSize = volumeSize,
+                VolPrice = volumePrice,
+            };
+            mutations.Add(new PlannedMutation(VastEndpoint.CreateAsks,
+                Inv($"create_asks: price {newPrice:0.####}, min bid {minBid:0.####}, end {Date(endDate)}, min chunk {chunk}"), Listing: request));
+        }
+        else if (minBidChanges && listed && !suspended && minBid is { } bid)
+        {
+            mutations.Add(new PlannedMutation(VastEndpoint.MinBid, Inv($"minbid: {bid:0.####}"), MinBid: bid));
+        }
+
+        PlanDefaultJob(machine, o.DefaultJob, state, suspended, items, mutations);
+        return new ReconcilePlan(machine, price, items, mutations, market);
+    }
+
+    private static void PlanDefaultJob(VastMachine machine, DefaultJobOptions o, ManagementState state, bool suspended, List<PlanItem> items, List<PlannedMutation> mutations)
+    {
+        var current = string.IsNullOrEmpty(machine.BidImage) ? "none" : $"{machine.BidImage} {string.Join(' ', machine.DefaultJobArgs())} @ {Money(machine.BidGpuCost)}".Trim();
+        var mode = o.Mode;
+        var why = $"defaultJob.mode is {mode}";
+        if (mode != "unmanaged" && (suspended || state.UnlistedByAgentReason is not null))
+        {
+            mode = "absent";
+            why = "no default job while the machine is in maintenance or unlisted by the agent";
+        }
+
+        switch (mode)
+        {
+            case "present":
+                var same = machine.BidImage == o.Image && machine.DefaultJobArgs().SequenceEqual(o.Args) && !Differs(machine.BidGpuCost, o.Price);
+                var desired = $"{o.Image} {string.Join(' ', o.Args)} @ {Money(o.Price)}".Trim();
+                items.Add(new PlanItem("default job", current, desired, same ? "keep" : "change", "configured", why));
+                if (!same)
+                {
+                    mutations.Add(new PlannedMutation(VastEndpoint.CreateBids, $"create_bids: {desired}",
+                        DefaultJob: new CreateBidsRequest(machine.EffectiveId, o.Price, null, null, o.Image, o.Args)));
+                }
+
+                break;
+            case "absent":
+                var has = !string.IsNullOrEmpty(machine.BidImage);
+                items.Add(new PlanItem("default job", current, "none", has ? "change" : "keep", "configured", why));
+                if (has)
+                {
+                    mutations.Add(new PlannedMutation(VastEndpoint.RemoveDefaultJob, "remove default job"));
+                }
+
+                break;
+            default:
+                items.Add(new PlanItem("default job", current, current, "keep", "not_managed", why));
+                break;
+        }
+    }
+
+    private static bool Field(List<PlanItem> items, string name, double? current, double? configured, string key, Func<double?, string>? format = null)
+    {
+        format ??= Money;
+        var changes = configured is not null && Differs(current, configured);
+        items.Add(new PlanItem(name, format(current), format(configured ?? current), changes ? "change" : "keep",
+            configured is null ? "not_managed" : "configured", configured is null ? "kept as listed" : key));
+        return changes;
+    }
+
+    private static double? Pick(double? configured, double? current) => configured ?? current;
+
+    private static bool Differs(double? a, double? b) => (a, b) switch
+    {
+        (null, null) => false,
+        (null, _) or (_, null) => true,
+        _ => Math.Abs(a.Value - b.Value) > PriceTolerance,
+    };
+
+    internal static string Money(double? value) => value is { } v ? "$" + v.ToString("0.0000", CultureInfo.InvariantCulture) : "-";
+
+    internal static string Ratio(double? value) => value is { } v ? v.ToString("P1", CultureInfo.InvariantCulture) : "-";
+
+    internal static string Date(double? epoch) => epoch is { } e
+        ? DateTimeOffset.FromUnixTimeMilliseconds((long)(e * 1000)).ToString("yyyy-MM-dd HH:mm'Z'", CultureInfo.InvariantCulture)
+        : "-";
+
+    private static string Volume(double? size, double? price) => size is null or 0 ? "none" : Inv($"{size:0} GB @ {Money(price)}");
+
+    private static string Volume(long? size, double? price) => Volume((double?)size, price);
+
+    private static string Inv(FormattableString text) => FormattableString.Invariant(text);
+}

@@ -1,0 +1,79 @@
+using Prometheus;
+using VastHostAgent.Metrics;
+using VastHostAgent.Vast;
+
+namespace VastHostAgent.Management;
+
+/// <summary>
+/// Management instruments: decisions by kind, action and reason; mutations by endpoint and result; the
+/// desired and listed price, the market value and peer count used, dry-run and the last reconcile time.
+/// Label values are bounded: field names, actions and reasons are fixed sets.
+/// </summary>
+public sealed class ManagementMetrics
+{
+    private readonly SnapshotExporter _exporter;
+    private readonly Counter _decisions;
+    private readonly Counter _mutations;
+    private readonly Gauge _desired;
+    private readonly Gauge _target;
+    private readonly Gauge _market;
+    private readonly Gauge _peers;
+    private readonly Gauge _dryRun;
+    private readonly Gauge _lastReconcile;
+    private readonly Gauge _budget;
+
+    public ManagementMetrics(SnapshotExporter exporter)
+    {
+        _exporter = exporter;
+        var f = exporter.Factory;
+        _decisions = f.CreateCounter("vasthost_management_decisions_total", "Reconcile decisions by field (gpu price, min bid, end date, listing, …), action (change, keep, hold) and reason.", ["kind", "action", "reason"]);
+        _mutations = f.CreateCounter("vasthost_management_mutations_total", "Listing changes by endpoint and result (applied, failed, outcome_unknown, rate_limited, circuit_open, skipped_budget, dry_run).", ["endpoint", "result"]);
+        _desired = f.CreateGauge("vasthost_management_desired_gpu_price_dollars_per_hour", "The GPU price the agent wants listed now (after every guard), $/GPU-hour.");
+        _target = f.CreateGauge("vasthost_management_target_gpu_price_dollars_per_hour", "The strategy's price before the step limit, hysteresis and cooldown, $/GPU-hour.");
+        _market = f.CreateGauge("vasthost_management_market_price_dollars_per_hour", "The market value used (percentile of peers or of the market metrics), host side, $/GPU-hour.");
+        _peers = f.CreateGauge("vasthost_management_market_peers", "Comparable offers found at the last market search (own machines excluded).");
+        _dryRun = f.CreateGauge("vasthost_management_dry_run", "1 while management only decides and journals (management.dryRun), 0 when it changes the listing.");
+        _lastReconcile = f.CreateGauge("vasthost_management_last_reconcile_timestamp_seconds", "When the listing was last reconciled.");
+        _budget = f.CreateGauge("vasthost_management_mutation_budget_remaining", "Changes still allowed in the rolling hour (management.mutationBudgetPerHour).");
+    }
+
+    public void Decision(string kind, string action, string reason)
+    {
+        _decisions.WithLabels(kind.Replace(' ', '_'), action, reason).Inc();
+        _exporter.Touch();
+    }
+
+    public void Mutation(VastEndpoint endpoint, string result)
+    {
+        _mutations.WithLabels(VastEndpointInfo.Of(endpoint).Name, result).Inc();
+        _exporter.Touch();
+    }
+
+    public void Reconciled(DateTimeOffset at, bool dryRun, PriceDecision price, VastMachine machine, MarketSnapshot? market, int mutationsLastHour, int budget)
+    {
+        _lastReconcile.Set(at.ToUnixTimeMilliseconds() / 1000.0);
+        _dryRun.Set(dryRun ? 1 : 0);
+        if ((price.Action == PriceAction.Change ? price.Price : machine.ListedGpuCost) is { } desired)
+        {
+            _desired.Set(desired);
+        }
+
+        if (price.Target is { } target)
+        {
+            _target.Set(target);
+        }
+
+        if (price.MarketValue is { } value)
+        {
+            _market.Set(value);
+        }
+
+        if (market is not null)
+        {
+            _peers.Set(market.PeerPrices.Count);
+        }
+
+        _budget.Set(Math.Max(0, budget - mutationsLastHour));
+        _exporter.Touch();
+    }
+}

@@ -1,0 +1,44 @@
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace VastHostAgent.Management;
+
+/// <summary>
+/// Reconciles the listing every <c>management.reconcileInterval</c> ± jitter (a fleet of agents on one
+/// account shares the API's per-key limits, so they must not all call at the same second). A 429 or an
+/// open circuit delays the next cycle by at least the back-off; it never repeats work.
+/// </summary>
+internal sealed class ManagementService(Reconciler reconciler, DecisionJournal journal, IOptions<ManagementOptions> options, TimeProvider time, ILogger<ManagementService> logger)
+    : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var o = options.Value;
+        if (o.DryRun)
+        {
+            ManagementLog.DryRunMode(logger);
+        }
+
+        ManagementLog.Live(logger, o.ReconcileInterval, o.Jitter, journal.Path);
+        var delay = TimeSpan.FromSeconds(Random.Shared.NextDouble() * Math.Min(60, o.ReconcileInterval.TotalSeconds * o.Jitter));
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                await Task.Delay(delay, time, stoppingToken).ConfigureAwait(false);
+                var report = await reconciler.RunAsync(apply: true, dryRun: o.DryRun, stoppingToken).ConfigureAwait(false);
+                var jitter = o.ReconcileInterval.TotalSeconds * o.Jitter * ((Random.Shared.NextDouble() * 2) - 1);
+                delay = TimeSpan.FromSeconds(o.ReconcileInterval.TotalSeconds + jitter);
+                if (report.BackOff is { } backOff && backOff > delay)
+                {
+                    delay = backOff;
+                }
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+        }
+    }
+}
