@@ -1,0 +1,137 @@
+using VastHostAgent.Management;
+using VastHostAgent.Vast;
+
+namespace VastHostAgent.Tests.Management;
+
+/// <summary>The desired listing from the configuration, diffed field by field with the machine.</summary>
+public sealed class ListingPlannerTests
+{
+    private static readonly DateTimeOffset Now = DateTimeOffset.Parse("2026-11-27T12:00:00Z", System.Globalization.CultureInfo.InvariantCulture);
+
+    private static VastMachine Machine(Func<VastMachine, VastMachine>? change = null)
+    {
+        var m = new VastMachine
+        {
+            Id = 48211, Hostname = "rig-01", NumGpus = 8, GpuName = "RTX 4090", Listed = true, ListedGpuCost = 0.40, MinBidPrice = 0.28,
+            ListedStorageCost = 0.15, ListedInetUpCost = 0.005, ListedInetDownCost = 0.004, ListedMinGpuCount = 2, CreditDiscountMax = 0.1,
+            EndDate = Now.AddDays(20).ToUnixTimeSeconds(), VolumeTotalSize = 200, ListedVolumeCost = 0.12, GpuOccupancy = "x x x x x x x x",
+        };
+        return change is null ? m : change(m);
+    }
+
+    private static PriceDecision Hold(double? price) => new(PriceAction.Hold, price, price, "fixed", "in_sync", "in sync", 0, null);
+
+    private static PriceDecision Change(double price) => new(PriceAction.Change, price, price, "fixed", "follow_target", "target", 0, null);
+
+    private static ManagementOptions Options(Action<ManagementOptions>? change = null)
+    {
+        var o = new ManagementOptions();
+        change?.Invoke(o);
+        return o;
+    }
+
+    [Fact]
+    public void In_sync_plans_no_call_at_all()
+    {
+        var plan = ListingPlanner.Plan(Machine(), Hold(0.40), Options(), new ManagementState(), null, Now);
+        Assert.Empty(plan.Mutations);
+        Assert.All(plan.Items, i => Assert.Equal("keep", i.Action));
+    }
+
+    [Fact]
+    public void A_price_change_sends_create_asks_with_every_field_keeping_min_chunk_volume_and_unmanaged_prices()
+    {
+        var plan = ListingPlanner.Plan(Machine(), Change(0.44), Options(), new ManagementState(), null, Now);
+        var mutation = Assert.Single(plan.Mutations);
+        Assert.Equal(VastEndpoint.CreateAsks, mutation.Endpoint);
+        var r = mutation.Listing!;
+        Assert.Equal(0.44, r.PriceGpu);
+        Assert.Equal(2, r.MinChunk);          // kept
+        Assert.Equal(200, r.VolSize);         // kept
+        Assert.Equal(0.12, r.VolPrice);
+        Assert.Equal(0.15, r.PriceDisk);      // not managed: the machine's own value
+        Assert.Equal(0.005, r.PriceInetu);
+        Assert.Equal(0.004, r.PriceInetd);
+        Assert.Equal(0.1, r.CreditDiscountMax);
+        Assert.Equal(0.28, r.PriceMinBid);    // min bid off: kept
+        Assert.Equal(Machine().EndDate, r.EndDate);
+    }
+
+    [Fact]
+    public void The_rolling_end_date_is_refreshed_exactly_when_less_than_the_threshold_remains()
+    {
+        var o = Options(x => { x.Listing.OfferDuration = TimeSpan.FromDays(30); x.Listing.RefreshWhenLessThan = TimeSpan.FromDays(7); });
+        var justAbove = Machine(m => m with { EndDate = Now.AddDays(7).AddMinutes(1).ToUnixTimeSeconds() });
+        Assert.Empty(ListingPlanner.Plan(justAbove, Hold(0.40), o, new ManagementState(), null, Now).Mutations);
+
+        var justBelow = Machine(m => m with { EndDate = Now.AddDays(7).AddMinutes(-1).ToUnixTimeSeconds() });
+        var plan = ListingPlanner.Plan(justBelow, Hold(0.40), o, new ManagementState(), null, Now);
+        var request = Assert.Single(plan.Mutations).Listing!;
+        Assert.Equal(Now.AddDays(30).ToUnixTimeSeconds(), request.EndDate);
+        Assert.Equal(0.40, request.PriceGpu); // the rest unchanged
+        Assert.Equal("refresh", plan.Items.Single(i => i.Field == "end date").Reason);
+
+        var none = Machine(m => m with { EndDate = null });
+        Assert.Equal(Now.AddDays(30).ToUnixTimeSeconds(), Assert.Single(ListingPlanner.Plan(none, Hold(0.40), o, new ManagementState(), null, Now).Mutations).Listing!.EndDate);
+    }
+
+    [Fact]
+    public void Configured_fields_are_enforced_and_a_min_chunk_is_never_null()
+    {
+        var o = Options(x => { x.Listing.StoragePrice = 0.10; x.Listing.MinChunk = 4; x.Listing.VolumeSizeGb = 0; });
+        var request = Assert.Single(ListingPlanner.Plan(Machine(m => m with { ListedMinGpuCount = null }), Hold(0.40), o, new ManagementState(), null, Now).Mutations).Listing!;
+        Assert.Equal(0.10, request.PriceDisk);
+        Assert.Equal(4, request.MinChunk);
+        Assert.Equal(0, request.VolSize);
+        Assert.Null(request.VolPrice); // invalid with size 0
+
+        var defaultChunk = ListingPlanner.Plan(Machine(m => m with { ListedMinGpuCount = null }), Change(0.44), Options(), new ManagementState(), null, Now);
+        Assert.Equal(1, Assert.Single(defaultChunk.Mutations).Listing!.MinChunk);
+    }
+
+    [Fact]
+    public void A_min_bid_that_alone_differs_goes_through_the_minbid_endpoint_as_a_ratio_with_floor_and_cap()
+    {
+        var o = Options(x => { x.MinBid.Mode = "ratio"; x.MinBid.Ratio = 0.6; x.MinBid.Floor = 0.05; });
+        var mutation = Assert.Single(ListingPlanner.Plan(Machine(), Hold(0.40), o, new ManagementState(), null, Now).Mutations);
+        Assert.Equal((VastEndpoint.MinBid, 0.24), (mutation.Endpoint, mutation.MinBid!.Value));
+
+        var floored = Options(x => { x.MinBid.Mode = "ratio"; x.MinBid.Ratio = 0.1; x.MinBid.Floor = 0.2; });
+        Assert.Equal(0.2, Assert.Single(ListingPlanner.Plan(Machine(), Hold(0.40), floored, new ManagementState(), null, Now).Mutations).MinBid);
+        var capped = Options(x => { x.MinBid.Mode = "fixed"; x.MinBid.Fixed = 0.9; });
+        Assert.Equal(0.40, Assert.Single(ListingPlanner.Plan(Machine(), Hold(0.40), capped, new ManagementState(), null, Now).Mutations).MinBid);
+    }
+
+    [Fact]
+    public void An_unlisted_machine_is_left_alone_unless_the_agent_unlisted_it_or_listing_is_asked_for()
+    {
+        var unlisted = Machine(m => m with { Listed = false });
+        var plan = ListingPlanner.Plan(unlisted, Change(0.44), Options(), new ManagementState(), null, Now);
+        Assert.Empty(plan.Mutations);
+        Assert.Equal("unlisted_by_host", plan.Items.Single(i => i.Field == "listing").Reason);
+
+        var relist = ListingPlanner.Plan(unlisted, Hold(0.40), Options(), new ManagementState { UnlistedByAgentReason = "maintenance" }, null, Now);
+        Assert.Equal(VastEndpoint.CreateAsks, Assert.Single(relist.Mutations).Endpoint);
+        Assert.Equal("relist", relist.Items.Single(i => i.Field == "listing").Reason);
+
+        Assert.Single(ListingPlanner.Plan(unlisted, Hold(0.40), Options(x => x.Listing.ListWhenUnlisted = true), new ManagementState(), null, Now).Mutations);
+        Assert.DoesNotContain(ListingPlanner.Plan(unlisted, Hold(0.40), Options(), new ManagementState { UnlistedByAgentReason = "fault" }, null, Now, suspended: true).Mutations,
+            m => m.Endpoint == VastEndpoint.CreateAsks);
+    }
+
+    [Fact]
+    public void The_default_job_is_set_kept_or_removed_as_configured_and_removed_while_the_agent_holds_the_machine_unlisted()
+    {
+        var present = Options(x => { x.DefaultJob.Mode = "present"; x.DefaultJob.Image = "vastai/idle:1"; x.DefaultJob.Args = ["-t", "8"]; x.DefaultJob.Price = 0.07; });
+        var set = Assert.Single(ListingPlanner.Plan(Machine(), Hold(0.40), present, new ManagementState(), null, Now).Mutations);
+        Assert.Equal(VastEndpoint.CreateBids, set.Endpoint);
+        Assert.Equal((48211L, 0.07, "vastai/idle:1"), (set.DefaultJob!.Machine, set.DefaultJob.PriceGpu!.Value, set.DefaultJob.Image!));
+        Assert.Equal(["-t", "8"], set.DefaultJob.Args!);
+
+        var withJob = Machine(m => m with { BidImage = "vastai/idle:1", BidImageArgsStr = "-t 8", BidGpuCost = 0.07 });
+        Assert.Empty(ListingPlanner.Plan(withJob, Hold(0.40), present, new ManagementState(), null, Now).Mutations);
+        Assert.Equal(VastEndpoint.RemoveDefaultJob, Assert.Single(ListingPlanner.Plan(withJob, Hold(0.40), present, new ManagementState { UnlistedByAgentReason = "fault" }, null, Now, suspended: true).Mutations).Endpoint);
+        Assert.Equal(VastEndpoint.RemoveDefaultJob, Assert.Single(ListingPlanner.Plan(withJob, Hold(0.40), Options(x => x.DefaultJob.Mode = "absent"), new ManagementState(), null, Now).Mutations).Endpoint);
+        Assert.Empty(ListingPlanner.Plan(withJob, Hold(0.40), Options(), new ManagementState(), null, Now).Mutations); // unmanaged
+    }
+}
