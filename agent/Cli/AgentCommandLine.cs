@@ -76,12 +76,21 @@ public static class AgentCommandLine
         plan.SetAction((parse, ct) => PlanCommand.RunAsync(parse.GetValue(configOption), apply: false, noDryRun: false, Console.Out, ct));
         root.Subcommands.Add(plan);
 
-        var onceOption = new Option<bool>("--once") { Description = "Run one reconcile and exit (required)", Required = true };
+        var onceOption = new Option<bool>("--once") { Description = "Run one reconcile and exit (required: the daemon itself reconciles continuously)" };
         var noDryRunOption = new Option<bool>("--no-dry-run") { Description = "Apply even though management.dryRun is true (this run only)" };
         var applyCommand = new Command("apply", "One reconcile that changes the listing (dry-run unless management.dryRun=false or --no-dry-run)");
         applyCommand.Options.Add(onceOption);
         applyCommand.Options.Add(noDryRunOption);
-        applyCommand.SetAction((parse, ct) => PlanCommand.RunAsync(parse.GetValue(configOption), apply: true, noDryRun: parse.GetValue(noDryRunOption), Console.Out, ct));
+        applyCommand.SetAction(async (parse, ct) =>
+        {
+            if (!parse.GetValue(onceOption))
+            {
+                await Console.Error.WriteLineAsync("error: apply needs --once (the running daemon reconciles continuously; `apply --once` runs one reconcile now)").ConfigureAwait(false);
+                return ExitCodes.InvalidConfiguration;
+            }
+
+            return await PlanCommand.RunAsync(parse.GetValue(configOption), apply: true, noDryRun: parse.GetValue(noDryRunOption), Console.Out, ct).ConfigureAwait(false);
+        });
         root.Subcommands.Add(applyCommand);
 
         var doctor = new Command("doctor", "Check configuration, NVML, Docker, sensors and the metrics port; exit 1 when a check fails");

@@ -162,7 +162,7 @@ public static partial class AgentConfiguration
         string member, message;
         if (match.Success)
         {
-            member = match.Groups["member"].Value;
+            member = NestedMember(match);
             message = match.Groups["message"].Value;
         }
         else if (failure.IndexOf(": ", StringComparison.Ordinal) is > 0 and var colon && !failure[..colon].Contains(' ', StringComparison.Ordinal))
@@ -188,7 +188,15 @@ public static partial class AgentConfiguration
     public static string NormalizeFailure(string prefix, string failure)
     {
         var match = DataAnnotationFailure().Match(failure);
-        return match.Success ? $"{prefix}{match.Groups["member"].Value}: {match.Groups["message"].Value}" : prefix + failure;
+        return match.Success ? $"{prefix}{NestedMember(match)}: {match.Groups["message"].Value}" : prefix + failure;
+    }
+
+    /// <summary>"ManagementOptions.Pricing.Market" + "MinPeers" → "Pricing.Market.MinPeers" (nested sections validated with [ValidateObjectMembers]).</summary>
+    private static string NestedMember(Match match)
+    {
+        var type = match.Groups["type"].Value;
+        var dot = type.IndexOf('.', StringComparison.Ordinal);
+        return dot < 0 ? match.Groups["member"].Value : $"{type[(dot + 1)..]}.{match.Groups["member"].Value}";
     }
 
     private static string DescribeLoadFailure(string? path, Exception ex)
@@ -241,7 +249,7 @@ public static partial class AgentConfiguration
     [GeneratedRegex(@"Failed to convert configuration value (?:'[^']*' )?at '(?<path>[^']+)' to type '(?<type>[^']+)'")]
     private static partial Regex ConversionFailed();
 
-    [GeneratedRegex(@"members: '(?<member>[^']+)' with the error: '(?<message>.*)'\.?$", RegexOptions.Singleline)]
+    [GeneratedRegex(@"for '(?<type>[^']*)' members: '(?<member>[^']+)' with the error: '(?<message>.*)'\.?$", RegexOptions.Singleline)]
     private static partial Regex DataAnnotationFailure();
 }
 

@@ -35,17 +35,21 @@ public sealed class ManagementOptions
     [Range(16 * 1024, 1024L * 1024 * 1024, ErrorMessage = "must be between 16384 and 1073741824 bytes")]
     public long JournalMaxBytes { get; set; } = 5 * 1024 * 1024;
 
-    [ValidateObjectMembers]
+#pragma warning disable SYSLIB1212 // nested sections are validated by ManagementOptionsValidator, with their full key names
     public ListingOptions Listing { get; set; } = new();
+#pragma warning restore SYSLIB1212
 
-    [ValidateObjectMembers]
+#pragma warning disable SYSLIB1212 // nested sections are validated by ManagementOptionsValidator, with their full key names
     public PricingOptions Pricing { get; set; } = new();
+#pragma warning restore SYSLIB1212
 
-    [ValidateObjectMembers]
+#pragma warning disable SYSLIB1212 // nested sections are validated by ManagementOptionsValidator, with their full key names
     public MinBidOptions MinBid { get; set; } = new();
+#pragma warning restore SYSLIB1212
 
-    [ValidateObjectMembers]
+#pragma warning disable SYSLIB1212 // nested sections are validated by ManagementOptionsValidator, with their full key names
     public DefaultJobOptions DefaultJob { get; set; } = new();
+#pragma warning restore SYSLIB1212
 }
 
 /// <summary><c>management.listing</c>: the listing fields other than the GPU price.</summary>
@@ -126,11 +130,13 @@ public sealed class PricingOptions
     /// <summary>Never raise the price while any GPU is rented (a raise creates pending price increases for renters).</summary>
     public bool NoRaiseWhileRented { get; set; } = true;
 
-    [ValidateObjectMembers]
+#pragma warning disable SYSLIB1212 // nested sections are validated by ManagementOptionsValidator, with their full key names
     public MarketPricingOptions Market { get; set; } = new();
+#pragma warning restore SYSLIB1212
 
-    [ValidateObjectMembers]
+#pragma warning disable SYSLIB1212 // nested sections are validated by ManagementOptionsValidator, with their full key names
     public OccupancyPricingOptions Occupancy { get; set; } = new();
+#pragma warning restore SYSLIB1212
 }
 
 /// <summary><c>management.pricing.market</c>.</summary>
@@ -243,6 +249,12 @@ internal sealed partial class ManagementOptionsDataValidator : IValidateOptions<
 internal sealed class ManagementOptionsValidator : IValidateOptions<ManagementOptions>
 {
     private readonly ManagementOptionsDataValidator _data = new();
+    private readonly ListingOptionsValidator _listing = new();
+    private readonly PricingOptionsValidator _pricing = new();
+    private readonly MarketPricingOptionsValidator _market = new();
+    private readonly OccupancyPricingOptionsValidator _occupancy = new();
+    private readonly MinBidOptionsValidator _minBid = new();
+    private readonly DefaultJobOptionsValidator _defaultJob = new();
 
     public ValidateOptionsResult Validate(string? name, ManagementOptions o)
     {
@@ -256,6 +268,12 @@ internal sealed class ManagementOptionsValidator : IValidateOptions<ManagementOp
         }
 
         Add(_data.Validate(name, o), "");
+        Add(_listing.Validate(name, o.Listing), "Listing.");
+        Add(_pricing.Validate(name, o.Pricing), "Pricing.");
+        Add(_market.Validate(name, o.Pricing.Market), "Pricing.Market.");
+        Add(_occupancy.Validate(name, o.Pricing.Occupancy), "Pricing.Occupancy.");
+        Add(_minBid.Validate(name, o.MinBid), "MinBid.");
+        Add(_defaultJob.Validate(name, o.DefaultJob), "DefaultJob.");
 
         var p = o.Pricing;
         if (p.Floor > p.Ceiling)
@@ -302,3 +320,21 @@ internal sealed class ManagementOptionsValidator : IValidateOptions<ManagementOp
 
 
 
+
+[OptionsValidator]
+internal sealed partial class ListingOptionsValidator : IValidateOptions<ListingOptions>;
+
+[OptionsValidator]
+internal sealed partial class PricingOptionsValidator : IValidateOptions<PricingOptions>;
+
+[OptionsValidator]
+internal sealed partial class MarketPricingOptionsValidator : IValidateOptions<MarketPricingOptions>;
+
+[OptionsValidator]
+internal sealed partial class OccupancyPricingOptionsValidator : IValidateOptions<OccupancyPricingOptions>;
+
+[OptionsValidator]
+internal sealed partial class MinBidOptionsValidator : IValidateOptions<MinBidOptions>;
+
+[OptionsValidator]
+internal sealed partial class DefaultJobOptionsValidator : IValidateOptions<DefaultJobOptions>;
