@@ -94,6 +94,7 @@ public sealed class DockerEndToEndTests(DockerFixture fixture, ITestOutputHelper
 
             var lint = await Promtool.CheckMetricsAsync(m.Text);
             Assert.True(lint.ExitCode == 0, lint.Output);
+            Metrics.MetricsDocumentationTests.AssertDocumented(m);
             Assert.Contains("Container C.1004: GPU assignment MIG-1a2b3c4d-0000-5000-9000-000000000000 matches no GPU", agent.StandardOutput, StringComparison.Ordinal);
         }
         finally

@@ -34,6 +34,10 @@ public sealed class VastAgentProcessTests : IAsyncLifetime
                 ["VASTHOST_VAST__DEFAULTSPACINGSECONDS"] = "1",
                 ["VASTHOST_VAST__REQUESTTIMEOUT"] = "00:00:02",
                 ["VASTHOST_VAST__CIRCUITBREAKDURATION"] = "00:00:05",
+                ["VASTHOST_MANAGEMENT__ENABLED"] = "true",
+                ["VASTHOST_MANAGEMENT__DRYRUN"] = "true",
+                ["VASTHOST_MANAGEMENT__RECONCILEINTERVAL"] = "00:01:00",
+                ["VASTHOST_MANAGEMENT__PRICING__STRATEGY"] = "market",
             },
         };
     }
@@ -43,7 +47,11 @@ public sealed class VastAgentProcessTests : IAsyncLifetime
     {
         var dir = TestEnvironment.NewTempDirectory("vast-agent");
         await using var agent = AgentProcess.Start(Config(dir));
-        var m = await agent.ScrapeUntilAsync(e => e.Value("vasthost_vast_up") == 1 && e.Named("vasthost_vast_earnings_dollars").Any(), "Vast metrics");
+        var m = await agent.ScrapeUntilAsync(e => e.Value("vasthost_vast_up") == 1 && e.Named("vasthost_vast_earnings_dollars").Any()
+            && e.Named("vasthost_management_decisions_total").Any() && e.Named("vasthost_vast_requests_total").Any(), "Vast metrics");
+        Assert.Equal(1, m.Value("vasthost_management_dry_run"));
+        Assert.NotNull(m.Value("vasthost_management_market_peers"));
+        Assert.Contains("DRY RUN: management decides and journals every change but makes none on Vast", agent.StandardOutput, StringComparison.Ordinal);
 
         var id = _emulator.State.OwnMachineIds[0].ToString(CultureInfo.InvariantCulture);
         Assert.Equal(1, m.Value("vasthost_vast_machine_identified"));
@@ -65,6 +73,7 @@ public sealed class VastAgentProcessTests : IAsyncLifetime
         Assert.Equal(1, m.Value("vasthost_collector_up", ("collector", "vast")));
         var lint = await Promtool.CheckMetricsAsync(m.Text);
         Assert.True(lint.ExitCode == 0, lint.Output);
+        Metrics.MetricsDocumentationTests.AssertDocumented(m);
 
         // A change on Vast (a new rental) shows at the next poll.
         _emulator.State.StartRental(_emulator.State.OwnMachineIds[0], new RentalRequest("on-demand", 4));
