@@ -163,11 +163,11 @@ public sealed class MarketPricingOptions
 
     /// <summary>How often the market is searched (one bundles query plus the metrics).</summary>
     [DurationRange("00:05:00", "1.00:00:00")]
-    public TimeSpan RefreshInterval { get; set; } = TimeSpan.FromMinutes(30);
+    public TimeSpan RefreshInterval { get; set; } = TimeSpan.FromHours(1);
 
     /// <summary>Market data older than this is stale: the price is held.</summary>
     [DurationRange("00:10:00", "2.00:00:00")]
-    public TimeSpan MaxAge { get; set; } = TimeSpan.FromHours(2);
+    public TimeSpan MaxAge { get; set; } = TimeSpan.FromHours(3);
 
     /// <summary>Fall back to the host market metrics (/metrics/gpu/current) when too few peers are found.</summary>
     public bool UseMetricsFallback { get; set; } = true;

@@ -11,8 +11,11 @@ namespace VastHostAgent.Management;
 /// (<c>dph_base / num_gpus</c>); they are converted to host prices with the host share learned from this
 /// machine's own offers (its listed price against their dph_base), else the configured share.
 /// </summary>
-public sealed class MarketData(IVastClient client)
+public sealed class MarketData(IVastClient client, TimeProvider time)
 {
+    private static readonly TimeSpan OwnOffersRefresh = TimeSpan.FromHours(24);
+    private (DateTimeOffset At, long MachineId, long? HostId, double Share, string Source)? _own;
+
     /// <summary>The GPU-count bucket a machine of <paramref name="numGpus"/> GPUs compares in.</summary>
     public static (int Low, int High) Bucket(long numGpus) => numGpus switch
     {
@@ -30,20 +33,27 @@ public sealed class MarketData(IVastClient client)
         var (low, high) = Bucket(machine.NumGpus ?? 1);
 
         // This machine's own offers: who we are (host id) and what share of the renter price we get.
-        var own = await client.SearchOffersAsync(new OfferQuery { Limit = 64 }
-            .Where("machine_id", "eq", machineId)
-            .Where("verified", "eq", "any").Where("rentable", "eq", "any").Where("rented", "eq", "any"), cancellationToken).ConfigureAwait(false);
-        var hostId = own.Select(o => o.HostId).FirstOrDefault(h => h is not null) ?? knownHostId;
-        hostId ??= (await client.GetCurrentUserAsync(cancellationToken).ConfigureAwait(false)).Id;
+        // Both change rarely: learned once a day (one search), not at every market refresh.
+        if (_own is not { } own || own.MachineId != machineId || time.GetUtcNow() - own.At > OwnOffersRefresh || own.HostId is null)
+        {
+            var ownOffers = await client.SearchOffersAsync(new OfferQuery { Limit = 64 }
+                .Where("machine_id", "eq", machineId)
+                .Where("verified", "eq", "any").Where("rentable", "eq", "any").Where("rented", "eq", "any"), cancellationToken).ConfigureAwait(false);
+            var learnedHost = ownOffers.Select(o => o.HostId).FirstOrDefault(h => h is not null) ?? knownHostId;
+            learnedHost ??= (await client.GetCurrentUserAsync(cancellationToken).ConfigureAwait(false)).Id;
+            var shares = ownOffers
+                .Where(o => o.DphBase is > 0 && o.NumGpus is > 0 && machine.ListedGpuCost is > 0)
+                .Select(o => machine.ListedGpuCost!.Value * o.NumGpus!.Value / o.DphBase!.Value)
+                .Where(s => s is >= 0.3 and <= 1.0)
+                .ToList();
+            own = shares.Count > 0
+                ? (time.GetUtcNow(), machineId, learnedHost, PricingEngine.Percentile(shares, 50), "learned from this machine's offers")
+                : (time.GetUtcNow(), machineId, learnedHost, options.HostShare, "configured");
+            _own = own;
+        }
 
-        var shares = own
-            .Where(o => o.DphBase is > 0 && o.NumGpus is > 0 && machine.ListedGpuCost is > 0)
-            .Select(o => machine.ListedGpuCost!.Value * o.NumGpus!.Value / o.DphBase!.Value)
-            .Where(s => s is >= 0.3 and <= 1.0)
-            .ToList();
-        var (share, shareSource) = shares.Count > 0
-            ? (PricingEngine.Percentile(shares, 50), "learned from this machine's offers")
-            : (options.HostShare, "configured");
+        var hostId = own.HostId;
+        var (share, shareSource) = (own.Share, own.Source);
 
         var query = new OfferQuery { Limit = 2000 }
             .Where("gpu_name", "eq", gpuName)

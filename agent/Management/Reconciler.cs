@@ -72,6 +72,7 @@ public sealed partial class Reconciler(
 
             id = identity.MachineId!.Value;
             machine = await client.GetMachineAsync(id, cancellationToken).ConfigureAwait(false);
+            Publish(machine, id);
         }
         catch (VastApiException ex)
         {
@@ -218,8 +219,7 @@ public sealed partial class Reconciler(
             try
             {
                 // Re-read so the metrics show what Vast now has; the next cycle decides from a fresh read too.
-                var machine = await client.GetMachineAsync(id, cancellationToken).ConfigureAwait(false);
-                snapshots.Update(s => s with { Vast = s.Vast is { } v ? v with { Machine = machine, MachineReadAt = time.GetUtcNow() } : s.Vast });
+                Publish(await client.GetMachineAsync(id, cancellationToken).ConfigureAwait(false), id);
             }
             catch (VastApiException)
             {
@@ -228,6 +228,16 @@ public sealed partial class Reconciler(
         }
 
         return backOff;
+    }
+
+    /// <summary>Shares a fresh machine read with the snapshot (metrics; the poller then skips its own read).</summary>
+    private void Publish(VastMachine machine, long id)
+    {
+        var at = time.GetUtcNow();
+        snapshots.Update(s => s with
+        {
+            Vast = (s.Vast ?? new VastState()) with { Up = true, Problem = null, IdentificationProblem = null, MachineId = id, Machine = machine, MachineReadAt = at },
+        });
     }
 
     private Task<VastResult> CallAsync(long id, PlannedMutation mutation, CancellationToken cancellationToken) => mutation.Endpoint switch

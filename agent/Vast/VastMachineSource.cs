@@ -13,6 +13,7 @@ namespace VastHostAgent.Vast;
 internal sealed class VastMachineSource(
     IVastClient client,
     VastMachineLocator locator,
+    SnapshotStore snapshots,
     IOptions<VastOptions> options,
     TimeProvider time,
     ILogger<VastMachineSource> logger) : ISnapshotSource
@@ -48,9 +49,21 @@ internal sealed class VastMachineSource(
 
         var id = identity.MachineId!.Value;
         VastMachine machine;
+        var readAt = time.GetUtcNow();
+        var known = snapshots.Current.Vast;
         try
         {
-            machine = await client.GetMachineAsync(id, cancellationToken).ConfigureAwait(false);
+            // Another reader (the listing reconcile) read this machine recently: use that instead of a new call.
+            if (known is { Up: true, Machine: { } recent, MachineReadAt: { } at } && known.MachineId == id
+                && readAt - at < options.Value.PollInterval - TimeSpan.FromSeconds(5))
+            {
+                machine = recent;
+                readAt = at;
+            }
+            else
+            {
+                machine = await client.GetMachineAsync(id, cancellationToken).ConfigureAwait(false);
+            }
         }
         catch (VastApiException ex) when (ex.Failure is VastFailure.Rejected || (ex.Failure == VastFailure.Authentication && ex.StatusCode is 403 or 404))
         {
@@ -64,7 +77,7 @@ internal sealed class VastMachineSource(
         }
 
         var state = await ReadAccountAsync(id, cancellationToken).ConfigureAwait(false);
-        state = state with { Up = true, Problem = null, MachineId = id, Machine = machine, MachineReadAt = time.GetUtcNow() };
+        state = state with { Up = true, Problem = null, MachineId = id, Machine = machine, MachineReadAt = readAt };
         if (_lastProblem is not null)
         {
             VastLog.PollRecovered(logger);

@@ -37,11 +37,11 @@ public sealed class VastOptions
 
     /// <summary>How often the machine record is read (listing, occupancy, rentals).</summary>
     [DurationRange("00:00:10", "01:00:00")]
-    public TimeSpan PollInterval { get; set; } = TimeSpan.FromMinutes(1);
+    public TimeSpan PollInterval { get; set; } = TimeSpan.FromMinutes(5);
 
     /// <summary>How often earnings, reports and the account are read.</summary>
     [DurationRange("00:05:00", "1.00:00:00")]
-    public TimeSpan AccountPollInterval { get; set; } = TimeSpan.FromMinutes(15);
+    public TimeSpan AccountPollInterval { get; set; } = TimeSpan.FromMinutes(30);
 
     /// <summary>Minimum spacing between calls to an endpoint without a published threshold (seconds).</summary>
     [Range(0.1, 60.0, ErrorMessage = "must be between 0.1 and 60 seconds")]

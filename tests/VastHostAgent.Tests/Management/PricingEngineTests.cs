@@ -68,7 +68,7 @@ public sealed class PricingEngineTests
     [Fact]
     public void Stale_missing_or_empty_market_data_holds_the_current_price()
     {
-        var stale = PricingEngine.Decide(Input(0.44, Peers(0.3, 0.3, 0.3, 0.3, 0.3) with { FetchedAt = Now.AddHours(-3) }), Market());
+        var stale = PricingEngine.Decide(Input(0.44, Peers(0.3, 0.3, 0.3, 0.3, 0.3) with { FetchedAt = Now.AddHours(-4) }), Market());
         Assert.Equal((PriceAction.Hold, "market_stale", 0.44), (stale.Action, stale.Reason, stale.Price));
         Assert.Equal("market_missing", PricingEngine.Decide(Input(0.44, null), Market()).Reason);
         Assert.Equal("too_few_peers", PricingEngine.Decide(Input(0.44, Peers()), Market()).Reason);

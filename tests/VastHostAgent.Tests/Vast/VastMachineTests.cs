@@ -95,7 +95,7 @@ public sealed class VastMachineTests
     [Fact]
     public async Task A_failed_machine_read_sets_vast_up_0_and_removes_the_machine_series_while_telemetry_goes_on()
     {
-        await using var t = VastTestClient.Create(new() { ["vast:readRetries"] = "0" });
+        await using var t = VastTestClient.Create(new() { ["vast:readRetries"] = "0", ["vast:pollInterval"] = "00:01:00" });
         var fail = false;
         t.Server.Respond = (request, _, _) => Task.FromResult(
             fail ? StubVastServer.Text("bad gateway", System.Net.HttpStatusCode.BadGateway)

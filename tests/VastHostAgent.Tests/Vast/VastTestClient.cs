@@ -79,7 +79,7 @@ public sealed class VastTestClient : IAsyncDisposable
     /// A client over the scripted stub server and a fake clock; or, with <paramref name="baseUrl"/>, over the
     /// network (the emulator) with the real clock.
     /// </summary>
-    public static VastTestClient Create(Dictionary<string, string?>? settings = null, Uri? baseUrl = null, string? apiKey = null)
+    public static VastTestClient Create(Dictionary<string, string?>? settings = null, Uri? baseUrl = null, string? apiKey = null, TimeProvider? clock = null)
     {
         var dir = TestEnvironment.NewTempDirectory("vastkey");
         var keyFile = Path.Combine(dir, "key");
@@ -101,9 +101,9 @@ public sealed class VastTestClient : IAsyncDisposable
         }
 
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(values).Build();
-        TimeProvider time = baseUrl is null
+        TimeProvider time = clock ?? (baseUrl is null
             ? new FakeTimeProvider(DateTimeOffset.Parse("2026-11-27T12:00:00Z", System.Globalization.CultureInfo.InvariantCulture))
-            : TimeProvider.System;
+            : TimeProvider.System);
         var server = new StubVastServer(time);
         var collector = new FakeLogCollector();
         var services = new ServiceCollection();
