@@ -118,6 +118,12 @@ cat >"$demo_dir/agent.json" <<EOF
     "baseUrl": "http://127.0.0.1:$emulator_port",
     "apiKeyFile": "$demo_dir/vast-api-key",
     "hostname": "rig-01"
+  },
+  "management": {
+    "enabled": true,
+    "dryRun": true,
+    "pricing": { "strategy": "market", "floor": 0.25, "ceiling": 0.60, "market": { "percentile": 50 } },
+    "minBid": { "mode": "ratio", "ratio": 0.7 }
   }
 }
 EOF
@@ -173,6 +179,9 @@ echo "The machine on Vast (from the API emulator at http://127.0.0.1:$emulator_p
 "$demo_dir/bin/vast-host-agent" machine --config "$demo_dir/agent.json" | sed 's/^/  /'
 grep -E '^vasthost_vast_(up|machine_listed|listing_gpu_price_dollars_per_hour|machine_gpu_occupancy)' "$demo_dir/metrics.txt" | sed 's/^/  /'
 grep -q '^vasthost_vast_up 1' "$demo_dir/metrics.txt" || die "the agent did not read the machine from the Vast API emulator"
+echo
+echo "Pricing, in dry-run (vast-host-agent plan: what the agent would change on Vast, and why):"
+"$demo_dir/bin/vast-host-agent" plan --config "$demo_dir/agent.json" | sed 's/^/  /'
 if command -v promtool >/dev/null 2>&1; then
     if promtool check metrics <"$demo_dir/metrics.txt"; then
         echo "promtool check metrics: no findings"
