@@ -22,6 +22,9 @@ public static class AgentCommandLine
           vast-host-agent machine                          this machine as Vast lists it (needs vast.enabled and an API key)
           vast-host-agent plan                             what the listing reconcile would change, and why
           vast-host-agent apply --once --no-dry-run        apply one reconcile now
+          vast-host-agent maint schedule --at 2026-12-01T02:00Z --duration 2h --category gpu
+          vast-host-agent maint list                       windows, their state and why; the fault guard
+          vast-host-agent maint cancel cli-20261201T0200Z  cancel (and cancel_maint on Vast if scheduled there)
           vast-host-agent doctor                           check configuration, NVML, Docker and sensors
           VASTHOST_METRICS__LISTENADDRESS=0.0.0.0:9470 vast-host-agent run
 
@@ -92,6 +95,30 @@ public static class AgentCommandLine
             return await PlanCommand.RunAsync(parse.GetValue(configOption), apply: true, noDryRun: parse.GetValue(noDryRunOption), Console.Out, ct).ConfigureAwait(false);
         });
         root.Subcommands.Add(applyCommand);
+
+        var maint = new Command("maint", "Maintenance windows: schedule, list, cancel (the running agent carries them out)");
+        var atOption = new Option<string>("--at") { Description = "Start, ISO 8601 (e.g. 2026-12-01T02:00:00Z; UTC when no offset is given)", Required = true, HelpName = "TIME" };
+        var durationOption = new Option<string>("--duration") { Description = "Length: 90m, 2h, 1d or hh:mm:ss (5m to 14d)", Required = true, HelpName = "SPAN" };
+        var categoryOption = new Option<string>("--category") { Description = "power, internet, disk, gpu, software or other", DefaultValueFactory = _ => "other", HelpName = "CATEGORY" };
+        var idOption = new Option<string?>("--id") { Description = "A name for the window (default cli-<start>)", HelpName = "ID" };
+        var schedule = new Command("schedule", "Add a one-off window: offers are clamped now, renters notified on Vast a notice period before");
+        schedule.Options.Add(atOption);
+        schedule.Options.Add(durationOption);
+        schedule.Options.Add(categoryOption);
+        schedule.Options.Add(idOption);
+        schedule.SetAction((parse, _) => MaintCommand.ScheduleAsync(parse.GetValue(configOption), parse.GetValue(atOption)!, parse.GetValue(durationOption)!,
+            parse.GetValue(categoryOption)!, parse.GetValue(idOption), Console.Out));
+        maint.Subcommands.Add(schedule);
+        var list = new Command("list", "Windows with their state, why, deferrals and history; the fault guard");
+        list.Options.Add(jsonOption);
+        list.SetAction((parse, _) => MaintCommand.ListAsync(parse.GetValue(configOption), parse.GetValue(jsonOption), Console.Out));
+        maint.Subcommands.Add(list);
+        var idArgument = new Argument<string>("id") { Description = "The window's id (see maint list)" };
+        var cancel = new Command("cancel", "Cancel a window at any state: the listing is restored, and cancel_maint sent if it was scheduled on Vast");
+        cancel.Arguments.Add(idArgument);
+        cancel.SetAction((parse, _) => MaintCommand.CancelAsync(parse.GetValue(configOption), parse.GetValue(idArgument)!, Console.Out));
+        maint.Subcommands.Add(cancel);
+        root.Subcommands.Add(maint);
 
         var doctor = new Command("doctor", "Check configuration, NVML, Docker, sensors and the metrics port; exit 1 when a check fails");
         doctor.SetAction((parse, ct) => DoctorCommand.RunAsync(parse.GetValue(configOption), Console.Out, ct));

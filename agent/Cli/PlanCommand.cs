@@ -35,7 +35,14 @@ internal static class PlanCommand
         var management = services.GetRequiredService<IOptions<ManagementOptions>>().Value;
         var dryRun = !apply || (management.DryRun && !noDryRun);
         var report = await services.GetRequiredService<Reconciler>().RunAsync(apply, dryRun, cancellationToken).ConfigureAwait(false);
-        await output.WriteAsync(Render(report, apply, management, services.GetRequiredService<DecisionJournal>().Path)).ConfigureAwait(false);
+        var text = Render(report, apply, management, services.GetRequiredService<DecisionJournal>().Path);
+        if (report.Problem is null && Maintenance.MaintenanceStatus.TryRead(services, report.At) is { } maintenance)
+        {
+            var blank = text.IndexOf("\n\n", StringComparison.Ordinal);
+            text = blank < 0 ? text + MaintCommand.Summary(maintenance, report.At) : text[..(blank + 1)] + MaintCommand.Summary(maintenance, report.At) + text[(blank + 1)..];
+        }
+
+        await output.WriteAsync(text).ConfigureAwait(false);
         if (report.Problem is not null)
         {
             return ExitCodes.Failure;

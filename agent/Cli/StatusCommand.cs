@@ -5,6 +5,7 @@ using System.Text.Json;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 using VastHostAgent.Hosting;
+using VastHostAgent.Maintenance;
 using VastHostAgent.Metrics;
 
 namespace VastHostAgent.Cli;
@@ -61,7 +62,8 @@ internal static class StatusCommand
     private static async Task<StatusReport> SampleOnceAsync(ServiceProvider services, CancellationToken cancellationToken)
     {
         var snapshot = await AgentRuntime.SampleOnceAsync(services, cancellationToken).ConfigureAwait(false);
-        return StatusReport.From(snapshot, "sampled once (no daemon answering)", services.GetRequiredService<TimeProvider>().GetUtcNow());
+        var now = services.GetRequiredService<TimeProvider>().GetUtcNow();
+        return StatusReport.From(snapshot, "sampled once (no daemon answering)", now) with { Maintenance = MaintenanceStatus.TryRead(services, now) };
     }
 
     internal static string Render(StatusReport report)
@@ -80,6 +82,11 @@ internal static class StatusCommand
         if (report.Problem is { } problem)
         {
             sb.Append(inv, $"problem: {problem}\n");
+        }
+
+        if (report.Maintenance is { } maintenance)
+        {
+            sb.Append(MaintCommand.Summary(maintenance, report.GeneratedAt));
         }
 
         sb.Append('\n');

@@ -3,6 +3,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using VastHostAgent.Containers;
 using VastHostAgent.Gpu;
+using VastHostAgent.Maintenance;
 using VastHostAgent.Management;
 using VastHostAgent.Host;
 using VastHostAgent.Metrics;
@@ -33,5 +34,6 @@ public static class HostingServiceCollectionExtensions
             .AddContainers(configuration)
             .AddVast(configuration)
             .AddManagement(configuration)
+            .AddMaintenance(configuration)
             .AddAgentMetrics(configuration);
 }

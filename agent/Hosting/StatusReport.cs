@@ -44,6 +44,9 @@ public sealed record StatusReport(
     IReadOnlyList<GpuStatus> Gpus,
     IReadOnlyList<ContainerStatus> Containers)
 {
+    /// <summary>Maintenance windows and the fault guard (from the state directory).</summary>
+    public Maintenance.MaintenanceStatus? Maintenance { get; init; }
+
     /// <summary>Builds the report from a snapshot (pure).</summary>
     public static StatusReport From(HostSnapshot snapshot, string source, DateTimeOffset now)
     {

@@ -6,8 +6,32 @@ namespace VastHostAgent.Management;
 /// <summary>One field of the plan: what Vast has, what the configuration wants, and why.</summary>
 public sealed record PlanItem(string Field, string Current, string Desired, string Action, string Reason, string Explanation);
 
-/// <summary>A mutation the plan calls for.</summary>
-public sealed record PlannedMutation(VastEndpoint Endpoint, string Summary, CreateAsksRequest? Listing = null, double? MinBid = null, CreateBidsRequest? DefaultJob = null);
+/// <summary>A mutation the plan calls for; for an unlist, <c>UnlistReason</c> says why (remembered, so the agent relists once the reason is gone).</summary>
+public sealed record PlannedMutation(VastEndpoint Endpoint, string Summary, CreateAsksRequest? Listing = null, double? MinBid = null, CreateBidsRequest? DefaultJob = null, string? UnlistReason = null);
+
+/// <summary>A default job taken off (for a window or by the fault guard), to put back afterwards.</summary>
+public sealed record SavedDefaultJob(string Image, IReadOnlyList<string> Args, double? Price);
+
+/// <summary>
+/// Maintenance windows and the fault guard, seen from the reconcile: advanced once per reconcile, right
+/// after the machine is read, they say what the listing must respect this cycle.
+/// </summary>
+public interface IListingConstraintSource
+{
+    /// <summary>Advances (persisting when <paramref name="apply"/>, calling Vast only when also not dry-run) and returns the constraints.</summary>
+    Task<ListingConstraints> StepAsync(VastMachine machine, Hosting.HostSnapshot snapshot, bool apply, bool dryRun, CancellationToken cancellationToken);
+}
+
+/// <summary>What maintenance and the fault guard require of the listing this cycle.</summary>
+/// <param name="EndDateCap">No offer may end after this (epoch seconds): the next window's start.</param>
+/// <param name="Suspended">No listing change and no default job (in maintenance, or the guard tripped).</param>
+/// <param name="UnlistReason">Unlist the machine, and why (the agent relists when this clears).</param>
+/// <param name="RemoveDefaultJob">Remove the default job whatever defaultJob.mode says (guard policy defaultJob).</param>
+/// <param name="RestoreDefaultJob">A default job taken off earlier, to put back (when defaultJob.mode is unmanaged).</param>
+public sealed record ListingConstraints(double? EndDateCap, bool Suspended, string? UnlistReason, bool RemoveDefaultJob, SavedDefaultJob? RestoreDefaultJob)
+{
+    public static readonly ListingConstraints None = new(null, false, null, false, null);
+}
 
 /// <summary>The reconcile plan for one machine: every field's decision, and the (few) calls that would make it so.</summary>
 public sealed record ReconcilePlan(
@@ -29,8 +53,10 @@ public static class ListingPlanner
     private static readonly TimeSpan EndDateTolerance = TimeSpan.FromMinutes(10);
 
     public static ReconcilePlan Plan(
-        VastMachine machine, PriceDecision price, ManagementOptions o, ManagementState state, MarketSnapshot? market, DateTimeOffset now, bool suspended = false)
+        VastMachine machine, PriceDecision price, ManagementOptions o, ManagementState state, MarketSnapshot? market, DateTimeOffset now, ListingConstraints? constraints = null)
     {
+        constraints ??= ListingConstraints.None;
+        var suspended = constraints.Suspended || constraints.UnlistReason is not null;
         var items = new List<PlanItem>();
         var mutations = new List<PlannedMutation>();
         var id = machine.EffectiveId;
@@ -85,6 +111,14 @@ public static class ListingPlanner
             }
         }
 
+        // A maintenance window ahead: no offer may end after its start (so no new contract outlives it).
+        if (constraints.EndDateCap is { } windowStart && windowStart > now.ToUnixTimeSeconds() + EndDateTolerance.TotalSeconds && (endDate is null || endDate > windowStart + EndDateTolerance.TotalSeconds))
+        {
+            endDate = windowStart;
+            endReason = "maintenance_cap";
+            endWhy = $"a maintenance window starts {Date(windowStart)}: no offer may end after it";
+        }
+
         var endChanges = endDate is not null && (machine.EndDate is null || Math.Abs(endDate.Value - machine.EndDate.Value) > EndDateTolerance.TotalSeconds);
         items.Add(new PlanItem("end date", Date(machine.EndDate), Date(endDate), endChanges ? "change" : "keep", endReason, endWhy));
 
@@ -105,7 +139,13 @@ public static class ListingPlanner
 
         var listingChanges = price.Action == PriceAction.Change || endChanges || storage || upload || download || discount || chunkChanges || volumeChanges;
         string listingAction, listingReason, listingWhy;
-        if (!shouldBeListed)
+        if (constraints.UnlistReason is { } unlistReason)
+        {
+            (listingAction, listingReason, listingWhy) = listed
+                ? ("change", "unlist", $"unlisting: {unlistReason}")
+                : ("hold", "suspended", $"stays unlisted: {unlistReason}");
+        }
+        else if (!shouldBeListed)
         {
             (listingAction, listingReason, listingWhy) = ("hold", "unlisted_by_host", "the machine is not listed and the agent did not unlist it (listing.listWhenUnlisted is false)");
         }
@@ -126,9 +166,14 @@ public static class ListingPlanner
             (listingAction, listingReason, listingWhy) = ("keep", "in_sync", "the listing matches the configuration");
         }
 
-        items.Add(new PlanItem("listing", listed ? "listed" : "not listed", shouldBeListed && !suspended ? "listed" : listed ? "listed" : "not listed", listingAction, listingReason, listingWhy));
+        var desiredListed = constraints.UnlistReason is not null ? "not listed" : shouldBeListed && !suspended ? "listed" : listed ? "listed" : "not listed";
+        items.Add(new PlanItem("listing", listed ? "listed" : "not listed", desiredListed, listingAction, listingReason, listingWhy));
 
-        if (listingAction == "change")
+        if (listingAction == "change" && listingReason == "unlist")
+        {
+            mutations.Add(new PlannedMutation(VastEndpoint.Unlist, "unlist: " + constraints.UnlistReason, UnlistReason: constraints.UnlistReason));
+        }
+        else if (listingAction == "change")
         {
             var request = new CreateAsksRequest
             {
@@ -153,19 +198,29 @@ public static class ListingPlanner
             mutations.Add(new PlannedMutation(VastEndpoint.MinBid, Inv($"minbid: {bid:0.####}"), MinBid: bid));
         }
 
-        PlanDefaultJob(machine, o.DefaultJob, state, suspended, items, mutations);
+        PlanDefaultJob(machine, o.DefaultJob, state, suspended, constraints, items, mutations);
         return new ReconcilePlan(machine, price, items, mutations, market);
     }
 
-    private static void PlanDefaultJob(VastMachine machine, DefaultJobOptions o, ManagementState state, bool suspended, List<PlanItem> items, List<PlannedMutation> mutations)
+    private static void PlanDefaultJob(VastMachine machine, DefaultJobOptions o, ManagementState state, bool suspended, ListingConstraints constraints, List<PlanItem> items, List<PlannedMutation> mutations)
     {
         var current = string.IsNullOrEmpty(machine.BidImage) ? "none" : $"{machine.BidImage} {string.Join(' ', machine.DefaultJobArgs())} @ {Money(machine.BidGpuCost)}".Trim();
         var mode = o.Mode;
         var why = $"defaultJob.mode is {mode}";
-        if (mode != "unmanaged" && (suspended || state.UnlistedByAgentReason is not null))
+        if (suspended || constraints.RemoveDefaultJob || (mode != "unmanaged" && state.UnlistedByAgentReason is not null))
         {
             mode = "absent";
-            why = "no default job while the machine is in maintenance or unlisted by the agent";
+            why = constraints.RemoveDefaultJob && !suspended
+                ? "the fault guard holds the machine (policy defaultJob): no default job"
+                : "no default job while the machine is in maintenance or unlisted by the agent";
+        }
+        else if (mode == "unmanaged" && constraints.RestoreDefaultJob is { } saved && string.IsNullOrEmpty(machine.BidImage))
+        {
+            var restored = $"{saved.Image} {string.Join(' ', saved.Args)} @ {Money(saved.Price)}".Trim();
+            items.Add(new PlanItem("default job", current, restored, "change", "restore", "putting back the default job taken off for maintenance or by the fault guard"));
+            mutations.Add(new PlannedMutation(VastEndpoint.CreateBids, $"create_bids: {restored} (restored)",
+                DefaultJob: new CreateBidsRequest(machine.EffectiveId, saved.Price, null, null, saved.Image, saved.Args)));
+            return;
         }
 
         switch (mode)

@@ -25,4 +25,7 @@ internal static partial class ManagementLog
 
     [LoggerMessage(5006, LogLevel.Warning, "A {Endpoint} ({Summary}) sent at {At} got no answer before the agent stopped; re-reading the machine instead of resending")]
     public static partial void ResumingAfterInterruptedMutation(ILogger logger, string endpoint, string summary, DateTimeOffset at);
+
+    [LoggerMessage(5007, LogLevel.Error, "Reconcile failed unexpectedly ({Type}: {Problem}); trying again next cycle")]
+    public static partial void ReconcileCrashed(ILogger logger, string type, string problem);
 }

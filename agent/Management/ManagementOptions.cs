@@ -19,8 +19,8 @@ public sealed class ManagementOptions
     /// <summary>Decide and journal, never change anything on Vast. New installs start in dry-run.</summary>
     public bool DryRun { get; set; } = true;
 
-    /// <summary>How often the listing is reconciled (a random ±jitter is added to spread a fleet's calls).</summary>
-    [DurationRange("00:01:00", "1.00:00:00")]
+    /// <summary>How often the listing is reconciled (a random ±jitter is added to spread a fleet's calls). Below a minute only for tests: every reconcile reads the machine.</summary>
+    [DurationRange("00:00:01", "1.00:00:00")]
     public TimeSpan ReconcileInterval { get; set; } = TimeSpan.FromMinutes(5);
 
     /// <summary>Fraction of the interval used as random jitter (0 to 0.5).</summary>

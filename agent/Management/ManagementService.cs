@@ -39,6 +39,12 @@ internal sealed class ManagementService(Reconciler reconciler, DecisionJournal j
             {
                 return;
             }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidOperationException or System.Text.Json.JsonException)
+            {
+                // A full disk or an unreadable state file must not stop the daemon (metrics keep flowing).
+                ManagementLog.ReconcileCrashed(logger, ex.GetType().Name, ex.Message);
+                delay = o.ReconcileInterval;
+            }
         }
     }
 }

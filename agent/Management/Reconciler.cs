@@ -31,7 +31,8 @@ public sealed partial class Reconciler(
     SnapshotStore snapshots,
     IOptions<ManagementOptions> options,
     TimeProvider time,
-    ILogger<Reconciler> logger) : IDisposable
+    ILogger<Reconciler> logger,
+    IListingConstraintSource? maintenance = null) : IDisposable
 {
     private readonly SemaphoreSlim _gate = new(1, 1);
     private MarketSnapshot? _market;
@@ -93,6 +94,14 @@ public sealed partial class Reconciler(
             state = store.Update(_ => state);
         }
 
+        var constraints = maintenance is null
+            ? ListingConstraints.None
+            : await maintenance.StepAsync(machine, snapshots.Current, apply, dryRun, cancellationToken).ConfigureAwait(false);
+        if (apply && !dryRun)
+        {
+            state = store.Load(); // maintenance may have noted that the agent holds the listing
+        }
+
         if (o.Pricing.Strategy == "market" && (_market is null || now - _market.FetchedAt >= o.Pricing.Market.RefreshInterval))
         {
             try
@@ -128,7 +137,7 @@ public sealed partial class Reconciler(
             price = price with { Explanation = price.Explanation + " (" + _marketProblem + ")" };
         }
 
-        var plan = ListingPlanner.Plan(machine, price, o, state, _market, now);
+        var plan = ListingPlanner.Plan(machine, price, o, state, _market, now, constraints);
         var results = new List<(PlannedMutation, string)>();
         TimeSpan? backOff = null;
         if (apply)
@@ -193,7 +202,12 @@ public sealed partial class Reconciler(
                     Pending = null,
                     LastApplied = mutation.Listing is { } l ? new AppliedListing(now, l.PriceGpu, l.PriceMinBid, l.EndDate, price.Explanation) : s.LastApplied,
                     LastPriceChangeAt = mutation.Listing is not null && price.Action == PriceAction.Change ? now : s.LastPriceChangeAt,
-                    UnlistedByAgentReason = mutation.Endpoint == VastEndpoint.CreateAsks ? null : s.UnlistedByAgentReason,
+                    UnlistedByAgentReason = mutation.Endpoint switch
+                    {
+                        VastEndpoint.CreateAsks => null,
+                        VastEndpoint.Unlist => mutation.UnlistReason,
+                        _ => s.UnlistedByAgentReason,
+                    },
                 });
                 Record(mutation, result, mutation.Summary, results, now);
             }

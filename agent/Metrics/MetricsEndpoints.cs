@@ -45,7 +45,8 @@ public static class MetricsEndpoints
     {
         var store = context.RequestServices.GetRequiredService<SnapshotStore>();
         var time = context.RequestServices.GetRequiredService<TimeProvider>();
-        var report = StatusReport.From(store.Current, "running daemon", time.GetUtcNow());
+        var now = time.GetUtcNow();
+        var report = StatusReport.From(store.Current, "running daemon", now) with { Maintenance = Maintenance.MaintenanceStatus.TryRead(context.RequestServices, now) };
         context.Response.ContentType = "application/json; charset=utf-8";
         return System.Text.Json.JsonSerializer.SerializeAsync(context.Response.Body, report, AgentJsonContext.Default.StatusReport, context.RequestAborted);
     }

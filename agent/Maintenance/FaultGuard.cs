@@ -1,0 +1,203 @@
+using System.Globalization;
+using System.Text.Json;
+using VastHostAgent.Hosting;
+using VastHostAgent.Management;
+
+namespace VastHostAgent.Maintenance;
+
+/// <summary>The fault guard's memory (persisted in <c>{stateDirectory}/fault-guard.json</c>).</summary>
+public sealed record FaultGuardState
+{
+    public bool Tripped { get; init; }
+
+    public DateTimeOffset? TrippedAt { get; init; }
+
+    public string? Reason { get; init; }
+
+    /// <summary>When each condition was first seen in its current episode.</summary>
+    public Dictionary<string, DateTimeOffset> Since { get; init; } = [];
+
+    /// <summary>When every condition last became clear while tripped.</summary>
+    public DateTimeOffset? ClearSince { get; init; }
+
+    /// <summary>When a cleanup of expired storage contracts was asked for in the current low-disk episode.</summary>
+    public DateTimeOffset? CleanupAt { get; init; }
+
+    public IReadOnlyList<DateTimeOffset> Trips { get; init; } = [];
+
+    /// <summary>The default job on the machine when the guard tripped (put back on clear when defaultJob.mode is unmanaged).</summary>
+    public SavedDefaultJob? SavedDefaultJob { get; init; }
+
+    /// <summary>Last seen uncorrectable volatile ECC count per GPU, and when it last rose.</summary>
+    public Dictionary<string, ulong> EccSeen { get; init; } = [];
+
+    public Dictionary<string, DateTimeOffset> EccRoseAt { get; init; } = [];
+}
+
+/// <summary><c>{stateDirectory}/fault-guard.json</c>, written atomically.</summary>
+public static class FaultGuardStore
+{
+    public static FaultGuardState Load(string stateDirectory)
+    {
+        var path = Path.Combine(stateDirectory, "fault-guard.json");
+        try
+        {
+            return File.Exists(path) ? JsonSerializer.Deserialize(File.ReadAllText(path), MaintenanceJsonContext.Default.FaultGuardState) ?? new FaultGuardState() : new FaultGuardState();
+        }
+        catch (JsonException)
+        {
+            return new FaultGuardState(); // damaged: start over (conditions must hold again before the guard acts)
+        }
+    }
+
+    public static void Save(string stateDirectory, FaultGuardState state)
+    {
+        Directory.CreateDirectory(stateDirectory);
+        var path = Path.Combine(stateDirectory, "fault-guard.json");
+        var tmp = $"{path}.{Environment.ProcessId}.tmp";
+        using (var stream = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None))
+        {
+            JsonSerializer.Serialize(stream, state, MaintenanceJsonContext.Default.FaultGuardState);
+            stream.Flush(flushToDisk: true);
+        }
+
+        File.Move(tmp, path, overwrite: true);
+    }
+}
+
+/// <summary>What the guard wants this cycle.</summary>
+public sealed record GuardVerdict(
+    FaultGuardState State,
+    IReadOnlyDictionary<string, string> Active,
+    bool RequestCleanup,
+    string? Tripped,
+    bool Cleared);
+
+/// <summary>
+/// Decides, from the snapshot, whether the rig is too faulty to take new rentals: a GPU lost, NVML gone,
+/// critical XIDs, uncorrectable ECC errors rising, Docker down, Docker's disk nearly full (after first asking
+/// Vast to clean up expired storage contracts). A condition must hold for <c>holdFor</c> before the guard
+/// trips; every condition must stay clear for <c>clearFor</c> (doubled for each repeat trip within a day,
+/// up to 8×) before it restores: flapping inputs cannot make it unlist and relist again and again. Pure.
+/// </summary>
+public static class FaultGuard
+{
+    public const string GpuLost = "gpu_lost";
+    public const string NvmlUnavailable = "nvml_unavailable";
+    public const string CriticalXid = "critical_xid";
+    public const string EccUncorrectable = "ecc_uncorrectable";
+    public const string DockerDown = "docker_down";
+    public const string DiskLow = "disk_low";
+
+    public static readonly string[] Conditions = [GpuLost, NvmlUnavailable, CriticalXid, EccUncorrectable, DockerDown, DiskLow];
+
+    private static readonly TimeSpan Recent = TimeSpan.FromMinutes(10);
+
+    public static GuardVerdict Evaluate(FaultGuardState state, HostSnapshot snapshot, FaultGuardOptions o, DateTimeOffset now, bool inMaintenance)
+    {
+        var active = new Dictionary<string, string>(StringComparer.Ordinal);
+        var gpu = snapshot.Gpu;
+        if (o.NvmlUnavailable && gpu is { NvmlUp: false })
+        {
+            active[NvmlUnavailable] = gpu.Problem ?? "NVML unavailable";
+        }
+
+        if (o.GpuLost && gpu is { NvmlUp: true } && gpu.Gpus.Where(g => !g.Up).ToList() is { Count: > 0 } down)
+        {
+            active[GpuLost] = string.Join(", ", down.Select(g => $"GPU {g.Identity.Index} {g.DownReason}"));
+        }
+
+        if (gpu is not null && o.CriticalXids.Count > 0)
+        {
+            var recent = gpu.Xids.Where(x => o.CriticalXids.Contains((int)x.Xid) && now - x.LastSeen <= o.HoldFor + Recent).ToList();
+            if (recent.Count > 0)
+            {
+                active[CriticalXid] = string.Join(", ", recent.Select(x => string.Create(CultureInfo.InvariantCulture, $"XID {x.Xid} on GPU {x.GpuIndex}")));
+            }
+        }
+
+        var eccSeen = new Dictionary<string, ulong>(state.EccSeen, StringComparer.Ordinal);
+        var eccRose = new Dictionary<string, DateTimeOffset>(state.EccRoseAt, StringComparer.Ordinal);
+        foreach (var reading in gpu?.Gpus ?? [])
+        {
+            if (reading.EccVolatileUncorrected is not { } count)
+            {
+                continue;
+            }
+
+            var uuid = reading.Identity.Uuid;
+            if (eccSeen.TryGetValue(uuid, out var before) && count > before)
+            {
+                eccRose[uuid] = now;
+            }
+
+            eccSeen[uuid] = count;
+        }
+
+        if (o.EccUncorrectable && eccRose.Where(e => now - e.Value <= o.HoldFor + Recent).ToList() is { Count: > 0 } rising)
+        {
+            active[EccUncorrectable] = "uncorrectable ECC errors rising on " + string.Join(", ", rising.Select(r => r.Key));
+        }
+
+        if (o.DockerDown && snapshot.Docker is { Up: false } docker)
+        {
+            active[DockerDown] = docker.Problem ?? "Docker unreachable";
+        }
+
+        var requestCleanup = false;
+        var cleanupAt = state.CleanupAt;
+        if (snapshot.Disk is { TotalBytes: > 0 } disk && (double)disk.AvailableBytes / disk.TotalBytes < o.MinFreeDiskRatio)
+        {
+            // First ask Vast to delete expired storage contracts; act only if space stays low after that.
+            if (cleanupAt is null)
+            {
+                requestCleanup = true;
+                cleanupAt = now;
+            }
+            else if (now - cleanupAt.Value >= o.HoldFor)
+            {
+                active[DiskLow] = string.Create(CultureInfo.InvariantCulture, $"{disk.AvailableBytes / 1e9:0.0} GB free of {disk.TotalBytes / 1e9:0.0} GB on {disk.Path} after a cleanup");
+            }
+        }
+        else
+        {
+            cleanupAt = null;
+        }
+
+        var since = new Dictionary<string, DateTimeOffset>(StringComparer.Ordinal);
+        foreach (var condition in active.Keys)
+        {
+            since[condition] = state.Since.TryGetValue(condition, out var first) ? first : now;
+        }
+
+        var next = state with { Since = since, CleanupAt = cleanupAt, EccSeen = eccSeen, EccRoseAt = eccRose };
+        if (!state.Tripped)
+        {
+            var held = active.Keys.Where(c => now - since[c] >= o.HoldFor).ToList();
+            if (held.Count > 0 && !inMaintenance)
+            {
+                var reason = string.Join("; ", held.Select(c => $"{c}: {active[c]}"));
+                var trips = state.Trips.Where(t => now - t < TimeSpan.FromDays(1)).Append(now).ToList();
+                next = next with { Tripped = true, TrippedAt = now, Reason = reason, ClearSince = null, Trips = trips };
+                return new GuardVerdict(next, active, requestCleanup, reason, false);
+            }
+
+            return new GuardVerdict(next, active, requestCleanup, null, false);
+        }
+
+        if (active.Count > 0)
+        {
+            return new GuardVerdict(next with { ClearSince = null }, active, requestCleanup, null, false);
+        }
+
+        var clearSince = state.ClearSince ?? now;
+        var repeats = Math.Max(0, state.Trips.Count(t => now - t < TimeSpan.FromDays(1)) - 1);
+        var needed = TimeSpan.FromTicks(o.ClearFor.Ticks * (1L << Math.Min(3, repeats)));
+        if (now - clearSince >= needed)
+        {
+            return new GuardVerdict(next with { Tripped = false, Reason = null, ClearSince = null }, active, requestCleanup, null, true);
+        }
+
+        return new GuardVerdict(next with { ClearSince = clearSince }, active, requestCleanup, null, false);
+    }
+}

@@ -1,0 +1,460 @@
+using System.Diagnostics;
+using System.Globalization;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using VastHostAgent.Hosting;
+using VastHostAgent.Management;
+using VastHostAgent.Vast;
+
+namespace VastHostAgent.Maintenance;
+
+/// <summary>
+/// Runs the maintenance windows' state machines and the fault guard inside each reconcile. Every step is
+/// persisted before the next (maintenance.json, fault-guard.json). Calls to Vast (dnotify, cancel_maint,
+/// cleanup) are reconciled with what the machine shows first: a window already on Vast is not scheduled
+/// again, one already gone is not cancelled again, so a crash or a lost answer never repeats a call.
+/// </summary>
+public sealed partial class MaintenanceCoordinator(
+    IVastClient client,
+    MaintenanceStore windows,
+    ManagementStateStore managementState,
+    DecisionJournal journal,
+    MaintenanceMetrics metrics,
+    IOptions<MaintenanceOptions> maintenanceOptions,
+    IOptions<FaultGuardOptions> guardOptions,
+    IOptions<ManagementOptions> management,
+    IOptions<AgentOptions> agent,
+    TimeProvider time,
+    ILogger<MaintenanceCoordinator> logger) : IListingConstraintSource
+{
+    private static readonly TimeSpan StartTolerance = TimeSpan.FromMinutes(2);
+
+    /// <summary>The guard's state as persisted (for status and doctor).</summary>
+    public FaultGuardState GuardState() => LoadGuard();
+
+    /// <summary>Advances windows and the guard (persisting when <paramref name="apply"/>; calling Vast only when also not dry-run) and returns the listing constraints.</summary>
+    public async Task<ListingConstraints> StepAsync(VastMachine machine, HostSnapshot snapshot, bool apply, bool dryRun, CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow();
+        var o = maintenanceOptions.Value;
+        var live = apply && !dryRun;
+        var book = apply ? windows.Update(b => Sync(b, now, o)) : Sync(windows.Load(), now, o);
+
+        if (live)
+        {
+            var cancelledOnVast = false;
+            foreach (var window in book.Windows.Where(w => WindowState.IsOpen(w.State)).OrderBy(w => w.Start).ToList())
+            {
+                var step = await AdvanceAsync(window, machine, now, o, live, cancellationToken).ConfigureAwait(false);
+                cancelledOnVast |= step.CancelledOnVast;
+                if (!step.Next.Equals(window))
+                {
+                    // Persist before anything else happens (a CLI cancel that arrived meanwhile is kept).
+                    book = windows.Update(b => b with { Windows = [.. b.Windows.Select(w => w.Id == window.Id ? step.Next with { CancelRequested = w.CancelRequested || step.Next.CancelRequested } : w)] });
+                }
+
+                if (step.Next.State == WindowState.Active && window.State != WindowState.Active && window.ListedBefore)
+                {
+                    // The agent now holds the listing: it relists after the window even if Vast ended the offer at the window's start.
+                    managementState.Update(s => s with { UnlistedByAgentReason = s.UnlistedByAgentReason ?? $"maintenance {window.Id}" });
+                }
+
+                if (step.Hook is { } hook)
+                {
+                    await RunHookAsync(hook.Command, step.Next, hook.When, o.HookTimeout, now).ConfigureAwait(false);
+                }
+            }
+
+            if (cancelledOnVast)
+            {
+                // cancel_maint removes every window of the machine on Vast: the others are scheduled again.
+                book = windows.Update(b => b with
+                {
+                    Windows = [.. b.Windows.Select(w => w is { State: WindowState.Scheduled, ScheduledOnVast: true, CancelRequested: false } && w.Start > now
+                        ? Transition(w with { ScheduledOnVast = false }, WindowState.Planned, now, "cancel_maint removed every window on Vast: scheduling this one again", live)
+                        : w)],
+                });
+            }
+        }
+        else if (apply)
+        {
+            // Dry-run: say once per cycle what the next step of each window would be; nothing moves.
+            foreach (var window in book.Windows.Where(w => WindowState.IsOpen(w.State)).OrderBy(w => w.Start))
+            {
+                await AdvanceAsync(window, machine, now, o, live, cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        var current = book.Current;
+        var inWindow = current is { State: WindowState.Active };
+        var vastWindowNow = machine.MachineMaintenance?.Any(m => m.StartTime is { } s && m.EffectiveEnd is { } e && s <= now.ToUnixTimeSeconds() && now.ToUnixTimeSeconds() < e) == true;
+        var suspended = inWindow;
+        var unlist = inWindow && o.UnlistDuring ? $"maintenance window {current!.Id}" : null;
+        var removeDefaultJob = false;
+        var guard = guardOptions.Value;
+        var guardState = LoadGuard();
+        if (guard.Enabled)
+        {
+            var verdict = FaultGuard.Evaluate(guardState, snapshot, guard, now, inWindow || vastWindowNow);
+            guardState = verdict.State;
+            if (verdict.RequestCleanup && apply)
+            {
+                await CleanupAsync(machine.EffectiveId, live, now, cancellationToken).ConfigureAwait(false);
+            }
+
+            if (verdict.Tripped is { } reason)
+            {
+                guardState = guardState with { SavedDefaultJob = Saved(machine) ?? guardState.SavedDefaultJob };
+                if (apply)
+                {
+                    GuardTripped(logger, reason, guard.Policy);
+                    journal.Write([Journal(now, "fault guard", "trip", guard.Policy == "unlist" ? "unlist" : "remove_default_job", reason, dryRun)]);
+                    metrics.GuardTrip();
+                }
+            }
+            else if (verdict.Cleared && apply)
+            {
+                GuardCleared(logger);
+                journal.Write([Journal(now, "fault guard", "clear", "conditions_cleared", "every condition stayed clear for faultGuard.clearFor: restoring the listing", dryRun)]);
+            }
+
+            if (apply)
+            {
+                SaveGuard(guardState);
+            }
+
+            metrics.Guard(guardState.Tripped, verdict.Active.Keys);
+            if (guardState.Tripped)
+            {
+                if (guard.Policy == "unlist")
+                {
+                    suspended = true;
+                    unlist ??= "fault guard: " + guardState.Reason;
+                }
+                else
+                {
+                    removeDefaultJob = true;
+                }
+            }
+        }
+
+        // A default job taken off for a window or by the guard goes back once nothing holds the machine.
+        SavedDefaultJob? restore = null;
+        if (!suspended && !removeDefaultJob)
+        {
+            var saved = book.Windows.Where(w => !WindowState.IsOpen(w.State)).Select(w => w.SavedDefaultJob).Append(guardState.Tripped ? null : guardState.SavedDefaultJob).Where(j => j is not null).ToList();
+            restore = saved.FirstOrDefault(j => j!.Image != machine.BidImage);
+            if (live && saved.Any(j => j!.Image == machine.BidImage))
+            {
+                // Back on the machine (restored, or put back by hand): forget it.
+                book = windows.Update(b => b with { Windows = [.. b.Windows.Select(w => !WindowState.IsOpen(w.State) && w.SavedDefaultJob?.Image == machine.BidImage ? w with { SavedDefaultJob = null } : w)] });
+                if (guardState.SavedDefaultJob?.Image == machine.BidImage)
+                {
+                    SaveGuard(guardState with { SavedDefaultJob = null });
+                }
+            }
+        }
+
+        if (live && !suspended && machine.Listed == true && managementState.Load().UnlistedByAgentReason is not null)
+        {
+            managementState.Update(s => s with { UnlistedByAgentReason = null }); // listed again: the agent no longer holds it
+        }
+
+        var cap = current is { State: not WindowState.Active } ? current.Start.ToUnixTimeSeconds() : (double?)null;
+        metrics.Windows(book);
+        return new ListingConstraints(cap, suspended, unlist, removeDefaultJob, restore);
+    }
+
+    private sealed record Step(MaintenanceWindow Next, (string Command, string When)? Hook = null, bool CancelledOnVast = false);
+
+    private static SavedDefaultJob? Saved(VastMachine machine) =>
+        string.IsNullOrEmpty(machine.BidImage) ? null : new SavedDefaultJob(machine.BidImage, machine.DefaultJobArgs(), machine.BidGpuCost);
+
+    private async Task<Step> AdvanceAsync(MaintenanceWindow w, VastMachine machine, DateTimeOffset now, MaintenanceOptions o, bool live, CancellationToken cancellationToken)
+    {
+        var onVast = machine.MachineMaintenance?.Any(m => m.StartTime is { } s && Math.Abs(s - w.Start.ToUnixTimeSeconds()) <= StartTolerance.TotalSeconds) == true;
+        if (w.CancelRequested)
+        {
+            var called = false;
+            if (w.ScheduledOnVast && onVast)
+            {
+                if (!await CallAsync(VastEndpoint.CancelMaintenance, $"cancel_maint for window {w.Id}", live, now,
+                        () => client.CancelMaintenanceAsync(machine.EffectiveId, cancellationToken)).ConfigureAwait(false))
+                {
+                    return new(w);
+                }
+
+                called = true;
+            }
+
+            var why = called ? "cancelled: Vast maintenance cancelled (cancel_maint), listing restored" : "cancelled: listing restored";
+            return new(Transition(w, WindowState.Cancelled, now, w.Why is { } reason && reason.StartsWith("removed from", StringComparison.Ordinal) ? $"{why} ({reason})" : why, live),
+                w.State == WindowState.Active ? (o.EndHook, "end") : null, called);
+        }
+
+        switch (w.State)
+        {
+            case WindowState.Planned or WindowState.Clamped or WindowState.Deferred:
+                if (now >= w.End)
+                {
+                    return new(Transition(w, WindowState.Done, now, "the window passed before it could be scheduled (the agent was not running or in dry-run)", live));
+                }
+
+                w = w with { ListedBefore = machine.Listed == true };
+                if (w.State == WindowState.Planned && (machine.Listed != true || (machine.EndDate is { } end && end <= w.Start.ToUnixTimeSeconds() + StartTolerance.TotalSeconds)))
+                {
+                    w = Transition(w, WindowState.Clamped, now, machine.Listed == true ? "offer end date clamped to the window's start: no new contract can outlive it" : "not listed: no new contract can start", live);
+                }
+
+                if (now < w.Start - o.NoticePeriod && !onVast)
+                {
+                    return new(w);
+                }
+
+                var conflict = machine.ClientEndDate is { } clientEnd && clientEnd > w.Start.ToUnixTimeSeconds() ? clientEnd : (double?)null;
+                if (conflict is { } until && o.ConflictPolicy == "defer" && !onVast)
+                {
+                    var newStart = DateTimeOffset.FromUnixTimeSeconds((long)Math.Ceiling(until / 3600.0) * 3600);
+                    var why = $"a client contract runs until {Stamp(until)}: deferred from {w.Start:yyyy-MM-dd HH:mm}Z to {newStart:yyyy-MM-dd HH:mm}Z (conflictPolicy defer)";
+                    if (!live)
+                    {
+                        if (w.State != WindowState.Deferred || w.Start != newStart)
+                        {
+                            journal.Write([Journal(now, "maintenance window", "skip", "dry_run", $"{w.Id}: would defer: {why}", true)]);
+                        }
+
+                        return new(w);
+                    }
+
+                    metrics.Deferred();
+                    WindowDeferred(logger, w.Id, why);
+                    return new(Transition(w with { Start = newStart, OriginalStart = w.OriginalStart ?? w.Start, Deferrals = w.Deferrals + 1 }, WindowState.Deferred, now, why, live));
+                }
+
+                if (onVast)
+                {
+                    // Already on Vast (our earlier dnotify whose answer was lost, or a restart): never sent twice.
+                    return new(Transition(w with { ScheduledOnVast = true }, WindowState.Scheduled, now, "found scheduled on Vast (not sent again)", live));
+                }
+
+                if (!await CallAsync(VastEndpoint.ScheduleMaintenance, FormattableString.Invariant($"dnotify for window {w.Id} at {w.Start:yyyy-MM-dd HH:mm}Z for {w.Duration.TotalHours:0.##} h ({w.Category})"), live, now,
+                        () => client.ScheduleMaintenanceAsync(machine.EffectiveId, w.Start, w.Duration, w.Category, cancellationToken)).ConfigureAwait(false))
+                {
+                    return new(w);
+                }
+
+                return new(Transition(w with { ScheduledOnVast = true }, WindowState.Scheduled, now,
+                    conflict is { } c ? $"scheduled on Vast (dnotify); renters until {Stamp(c)} notified (conflictPolicy proceed)" : "scheduled on Vast (dnotify); renters notified", live));
+
+            case WindowState.Scheduled:
+                if (now < w.Start)
+                {
+                    if (!onVast && w.ScheduledOnVast)
+                    {
+                        // Gone from Vast without the agent cancelling it: the host cancelled it in the console. Respect that.
+                        return new(Transition(w, WindowState.Cancelled, now, "no longer scheduled on Vast (cancelled outside the agent): listing restored", live));
+                    }
+
+                    return new(w);
+                }
+
+                var started = Transition(w with { SavedDefaultJob = Saved(machine) }, WindowState.Active, now,
+                    o.UnlistDuring ? "window started: in maintenance, default job removed, machine unlisted" : "window started: in maintenance, default job removed", live);
+                return new(started, (o.StartHook, "start"));
+
+            case WindowState.Active:
+                if (now < w.End)
+                {
+                    return new(w);
+                }
+
+                return new(Transition(w, WindowState.Done, now, "window over: listing, end date and default job restored", live), (o.EndHook, "end"));
+
+            default:
+                return new(w);
+        }
+    }
+
+    /// <summary>Adds windows from the configuration (one-off, and the next occurrence of each recurring one) and cancels configured ones that were removed before they started.</summary>
+    internal static MaintenanceBook Sync(MaintenanceBook book, DateTimeOffset now, MaintenanceOptions o)
+    {
+        var list = book.Windows.ToList();
+        var wanted = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var w in o.Windows)
+        {
+            wanted.Add(w.Id);
+            if (!list.Any(x => x.Id == w.Id) && w.Start + w.Duration > now)
+            {
+                list.Add(new MaintenanceWindow { Id = w.Id, Source = "config", Start = w.Start.ToUniversalTime(), Duration = w.Duration, Category = w.Category });
+            }
+        }
+
+        foreach (var r in o.Recurring)
+        {
+            if (list.Any(x => x.Source == "recurring" && x.Id.StartsWith(r.Id + "@", StringComparison.Ordinal) && WindowState.IsOpen(x.State)))
+            {
+                wanted.UnionWith(list.Where(x => x.Id.StartsWith(r.Id + "@", StringComparison.Ordinal)).Select(x => x.Id));
+                continue;
+            }
+
+            if (Schedule.Next(r, now) is { } start)
+            {
+                var id = $"{r.Id}@{start:yyyyMMddTHHmm}Z";
+                wanted.Add(id);
+                if (!list.Any(x => x.Id == id))
+                {
+                    list.Add(new MaintenanceWindow { Id = id, Source = "recurring", Start = start, Duration = r.Duration, Category = r.Category });
+                }
+            }
+        }
+
+        for (var i = 0; i < list.Count; i++)
+        {
+            var w = list[i];
+            if (w.Source != "cli" && !wanted.Contains(w.Id) && w.State is WindowState.Planned or WindowState.Clamped or WindowState.Deferred or WindowState.Scheduled && !w.CancelRequested)
+            {
+                list[i] = w with { CancelRequested = true, Why = "removed from the configuration" };
+            }
+        }
+
+        // Keep the book small: closed windows older than 30 days go.
+        list.RemoveAll(w => !WindowState.IsOpen(w.State) && now - w.End > TimeSpan.FromDays(30) && w.SavedDefaultJob is null);
+        return book with { Windows = list };
+    }
+
+    private MaintenanceWindow Transition(MaintenanceWindow w, string to, DateTimeOffset now, string why, bool live)
+    {
+        if (live)
+        {
+            WindowTransitioned(logger, w.Id, w.State, to, why);
+            journal.Write([Journal(now, "maintenance window", to, w.State + "_to_" + to, $"{w.Id}: {why}", false)]);
+        }
+
+        return w.To(to, now, why);
+    }
+
+    /// <summary>One call to Vast, with the write-ahead note; false when it did not (certainly) succeed or was not made (dry-run, plan).</summary>
+    private async Task<bool> CallAsync(VastEndpoint endpoint, string summary, bool live, DateTimeOffset now, Func<Task<VastResult>> call)
+    {
+        if (!live)
+        {
+            journal.Write([Journal(now, "mutation", "skip", "dry_run", summary, true)]);
+            metrics.Mutation(endpoint, "dry_run");
+            return false;
+        }
+
+        var budget = management.Value.MutationBudgetPerHour;
+        var recent = managementState.Load().Mutations.Where(t => now - t < TimeSpan.FromHours(1)).ToList();
+        if (recent.Count >= budget)
+        {
+            journal.Write([Journal(now, "mutation", "skip", "skipped_budget", $"{summary}: mutation budget of {budget}/hour used up", false)]);
+            metrics.Mutation(endpoint, "skipped_budget");
+            return false;
+        }
+
+        managementState.Update(s => s with { Pending = new PendingMutation(now, VastEndpointInfo.Of(endpoint).Name, summary), Mutations = [.. recent, now] });
+        try
+        {
+            await call().ConfigureAwait(false);
+            managementState.Update(s => s with { Pending = null });
+            journal.Write([Journal(now, "mutation", "change", "applied", summary, false)]);
+            metrics.Mutation(endpoint, "applied");
+            return true;
+        }
+        catch (VastApiException ex)
+        {
+            managementState.Update(s => s with { Pending = null });
+            journal.Write([Journal(now, "mutation", "skip", ex.Failure.ToString(), $"{summary}: {ex.Message}", false)]);
+            metrics.Mutation(endpoint, ex.Failure == VastFailure.OutcomeUnknown ? "outcome_unknown" : "failed");
+            return false; // the next cycle re-reads the machine (the window on Vast or not) and decides again
+        }
+    }
+
+    private async Task CleanupAsync(long machineId, bool live, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        if (await CallAsync(VastEndpoint.Cleanup, "cleanup: delete expired storage contracts (Docker's disk is nearly full)", live, now,
+                () => client.CleanupAsync(machineId, cancellationToken)).ConfigureAwait(false))
+        {
+            DiskCleanupRequested(logger);
+        }
+    }
+
+    private async Task RunHookAsync(string command, MaintenanceWindow w, string when, TimeSpan timeout, DateTimeOffset now)
+    {
+        if (string.IsNullOrWhiteSpace(command))
+        {
+            return;
+        }
+
+        var psi = new ProcessStartInfo("/bin/sh") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        psi.ArgumentList.Add("-c");
+        psi.ArgumentList.Add(command);
+        psi.Environment["VASTHOST_WINDOW_ID"] = w.Id;
+        psi.Environment["VASTHOST_WINDOW_EVENT"] = when;
+        psi.Environment["VASTHOST_WINDOW_START"] = w.Start.ToString("o", CultureInfo.InvariantCulture);
+        psi.Environment["VASTHOST_WINDOW_END"] = w.End.ToString("o", CultureInfo.InvariantCulture);
+        psi.Environment["VASTHOST_WINDOW_CATEGORY"] = w.Category;
+        string result;
+        try
+        {
+            using var process = Process.Start(psi)!;
+            var stdout = process.StandardOutput.ReadToEndAsync();
+            var stderr = process.StandardError.ReadToEndAsync();
+            using var cts = new CancellationTokenSource(timeout);
+            try
+            {
+                await process.WaitForExitAsync(cts.Token).ConfigureAwait(false);
+                result = $"exit {process.ExitCode}";
+            }
+            catch (OperationCanceledException)
+            {
+                process.Kill(entireProcessTree: true);
+                result = $"killed after {timeout.TotalSeconds:0} s";
+            }
+
+            var output = ((await stdout.ConfigureAwait(false)) + (await stderr.ConfigureAwait(false))).Trim();
+            result += output.Length == 0 ? "" : ": " + (output.Length > 2000 ? output[..2000] + "…" : output);
+        }
+        catch (Exception ex) when (ex is System.ComponentModel.Win32Exception or InvalidOperationException)
+        {
+            result = "could not start: " + ex.Message;
+        }
+
+        HookRan(logger, when, w.Id, result);
+        journal.Write([Journal(now, "maintenance hook", when, "hook", $"{w.Id} {when} hook `{command}`: {result}", false)]);
+    }
+
+    private FaultGuardState LoadGuard() => FaultGuardStore.Load(agent.Value.StateDirectory);
+
+    private void SaveGuard(FaultGuardState state) => FaultGuardStore.Save(agent.Value.StateDirectory, state);
+
+    private static string Stamp(double epoch) => DateTimeOffset.FromUnixTimeSeconds((long)epoch).ToString("yyyy-MM-dd HH:mm'Z'", CultureInfo.InvariantCulture);
+
+    private static JournalEntry Journal(DateTimeOffset at, string kind, string action, string reason, string explanation, bool dryRun) => new()
+    {
+        Time = at,
+        Kind = kind,
+        Action = action,
+        Reason = reason,
+        DryRun = dryRun,
+        Explanation = explanation,
+    };
+
+    [LoggerMessage(6000, LogLevel.Information, "Maintenance window {Id}: {From} → {To}: {Why}")]
+    private static partial void WindowTransitioned(ILogger logger, string id, string from, string to, string why);
+
+    [LoggerMessage(6001, LogLevel.Warning, "Fault guard tripped ({Policy}): {Reason}")]
+    private static partial void GuardTripped(ILogger logger, string reason, string policy);
+
+    [LoggerMessage(6002, LogLevel.Information, "Fault guard cleared: restoring the listing")]
+    private static partial void GuardCleared(ILogger logger);
+
+    [LoggerMessage(6003, LogLevel.Information, "Asked Vast to delete expired storage contracts (Docker's disk is nearly full)")]
+    private static partial void DiskCleanupRequested(ILogger logger);
+
+    [LoggerMessage(6005, LogLevel.Warning, "Maintenance window {Id} deferred: {Why}")]
+    private static partial void WindowDeferred(ILogger logger, string id, string why);
+
+    [LoggerMessage(6004, LogLevel.Information, "Maintenance {When} hook for {Id}: {Result}")]
+    private static partial void HookRan(ILogger logger, string when, string id, string result);
+}

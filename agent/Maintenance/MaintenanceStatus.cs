@@ -1,0 +1,59 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+using VastHostAgent.Hosting;
+using VastHostAgent.Management;
+
+namespace VastHostAgent.Maintenance;
+
+/// <summary>One window as <c>status</c> and <c>maint list</c> show it.</summary>
+public sealed record WindowStatus(
+    string Id,
+    string Source,
+    string State,
+    DateTimeOffset Start,
+    DateTimeOffset End,
+    string Category,
+    DateTimeOffset? OriginalStart,
+    int Deferrals,
+    bool ScheduledOnVast,
+    bool CancelRequested,
+    string? Why,
+    IReadOnlyList<WindowTransition> History);
+
+/// <summary>The fault guard as <c>status</c> shows it.</summary>
+public sealed record GuardStatus(bool Enabled, string Policy, bool Tripped, DateTimeOffset? TrippedAt, string? Reason, IReadOnlyDictionary<string, DateTimeOffset> Conditions, DateTimeOffset? ClearSince);
+
+/// <summary>Maintenance windows and the fault guard, read from the state directory.</summary>
+public sealed record MaintenanceStatus(bool ManagementEnabled, IReadOnlyList<WindowStatus> Windows, GuardStatus Guard)
+{
+    /// <summary>As <see cref="Read"/>, or null when the state directory cannot be read.</summary>
+    public static MaintenanceStatus? TryRead(IServiceProvider services, DateTimeOffset now)
+    {
+        try
+        {
+            return Read(services, now);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Reads the book and the guard's state (without changing them); configured windows the daemon has not taken up yet are shown as planned.</summary>
+    public static MaintenanceStatus Read(IServiceProvider services, DateTimeOffset now, bool includeClosed = true)
+    {
+        var agent = services.GetRequiredService<IOptions<AgentOptions>>().Value;
+        var o = services.GetRequiredService<IOptions<MaintenanceOptions>>().Value;
+        var guard = services.GetRequiredService<IOptions<FaultGuardOptions>>().Value;
+        var management = services.GetRequiredService<IOptions<ManagementOptions>>().Value;
+        var book = MaintenanceCoordinator.Sync(new MaintenanceStore(agent.StateDirectory).Load(), now, o);
+        var windows = book.Windows
+            .Where(w => includeClosed ? WindowState.IsOpen(w.State) || now - w.End < TimeSpan.FromDays(7) : WindowState.IsOpen(w.State))
+            .OrderBy(w => w.Start)
+            .Select(w => new WindowStatus(w.Id, w.Source, w.State, w.Start, w.End, w.Category, w.OriginalStart, w.Deferrals, w.ScheduledOnVast, w.CancelRequested, w.Why, w.History))
+            .ToList();
+        var state = FaultGuardStore.Load(agent.StateDirectory);
+        return new MaintenanceStatus(management.Enabled, windows,
+            new GuardStatus(guard.Enabled, guard.Policy, state.Tripped, state.TrippedAt, state.Reason, state.Since, state.ClearSince));
+    }
+}
