@@ -285,7 +285,8 @@ public sealed partial class MaintenanceCoordinator(
             wanted.Add(w.Id);
             if (!list.Any(x => x.Id == w.Id) && w.Start + w.Duration > now)
             {
-                list.Add(new MaintenanceWindow { Id = w.Id, Source = "config", Start = w.Start.ToUniversalTime(), Duration = w.Duration, Category = w.Category });
+                list.Add(new MaintenanceWindow { Id = w.Id, Source = "config", Start = w.Start.ToUniversalTime(), Duration = w.Duration, Category = w.Category }
+                    .To(WindowState.Planned, now, "from the configuration (maintenance.windows)"));
             }
         }
 
@@ -303,7 +304,8 @@ public sealed partial class MaintenanceCoordinator(
                 wanted.Add(id);
                 if (!list.Any(x => x.Id == id))
                 {
-                    list.Add(new MaintenanceWindow { Id = id, Source = "recurring", Start = start, Duration = r.Duration, Category = r.Category });
+                    list.Add(new MaintenanceWindow { Id = id, Source = "recurring", Start = start, Duration = r.Duration, Category = r.Category }
+                        .To(WindowState.Planned, now, $"next occurrence of '{r.Cron}' in {r.TimeZone} (maintenance.recurring)"));
                 }
             }
         }

@@ -198,16 +198,16 @@ public static class ListingPlanner
             mutations.Add(new PlannedMutation(VastEndpoint.MinBid, Inv($"minbid: {bid:0.####}"), MinBid: bid));
         }
 
-        PlanDefaultJob(machine, o.DefaultJob, state, suspended, constraints, items, mutations);
+        PlanDefaultJob(machine, o.DefaultJob, state, suspended, constraints, relisting: listingAction == "change" && listingReason == "relist", items, mutations);
         return new ReconcilePlan(machine, price, items, mutations, market);
     }
 
-    private static void PlanDefaultJob(VastMachine machine, DefaultJobOptions o, ManagementState state, bool suspended, ListingConstraints constraints, List<PlanItem> items, List<PlannedMutation> mutations)
+    private static void PlanDefaultJob(VastMachine machine, DefaultJobOptions o, ManagementState state, bool suspended, ListingConstraints constraints, bool relisting, List<PlanItem> items, List<PlannedMutation> mutations)
     {
         var current = string.IsNullOrEmpty(machine.BidImage) ? "none" : $"{machine.BidImage} {string.Join(' ', machine.DefaultJobArgs())} @ {Money(machine.BidGpuCost)}".Trim();
         var mode = o.Mode;
         var why = $"defaultJob.mode is {mode}";
-        if (suspended || constraints.RemoveDefaultJob || (mode != "unmanaged" && state.UnlistedByAgentReason is not null))
+        if (suspended || constraints.RemoveDefaultJob || (mode != "unmanaged" && state.UnlistedByAgentReason is not null && !relisting))
         {
             mode = "absent";
             why = constraints.RemoveDefaultJob && !suspended

@@ -127,6 +127,8 @@ public sealed partial class ConfigurationTests
         AssertSameValues(new VastHostAgent.Management.OccupancyPricingOptions(), management.Pricing.Occupancy);
         AssertSameValues(new VastHostAgent.Management.MinBidOptions(), management.MinBid);
         AssertSameValues(new VastHostAgent.Management.DefaultJobOptions(), management.DefaultJob);
+        AssertSameValues(new VastHostAgent.Maintenance.MaintenanceOptions(), services.GetRequiredService<IOptions<VastHostAgent.Maintenance.MaintenanceOptions>>().Value);
+        AssertSameValues(new VastHostAgent.Maintenance.FaultGuardOptions(), services.GetRequiredService<IOptions<VastHostAgent.Maintenance.FaultGuardOptions>>().Value);
     }
 
     [Fact]
@@ -148,6 +150,8 @@ public sealed partial class ConfigurationTests
                      ("occupancy", typeof(VastHostAgent.Management.OccupancyPricingOptions)),
                      ("minBid", typeof(VastHostAgent.Management.MinBidOptions)),
                      ("defaultJob", typeof(VastHostAgent.Management.DefaultJobOptions)),
+                     (VastHostAgent.Maintenance.MaintenanceOptions.SectionName, typeof(VastHostAgent.Maintenance.MaintenanceOptions)),
+                     (VastHostAgent.Maintenance.FaultGuardOptions.SectionName, typeof(VastHostAgent.Maintenance.FaultGuardOptions)),
                  })
         {
             Assert.Contains($"\"{section}\": {{", text, StringComparison.Ordinal);
@@ -155,6 +159,16 @@ public sealed partial class ConfigurationTests
             {
                 var key = AgentConfiguration.Camel(property.Name);
                 Assert.True(Regex.IsMatch(text, $"\"{key}\":"), $"{section}.{key} is not in agent.example.json");
+            }
+        }
+
+        // List entries are shown as commented examples.
+        foreach (var type in new[] { typeof(VastHostAgent.Maintenance.WindowOptions), typeof(VastHostAgent.Maintenance.RecurringWindowOptions) })
+        {
+            foreach (var property in type.GetProperties(BindingFlags.Public | BindingFlags.Instance).Where(p => p.CanWrite))
+            {
+                var key = AgentConfiguration.Camel(property.Name);
+                Assert.True(Regex.IsMatch(text, $"\"{key}\": \""), $"{type.Name}.{key} has no example in agent.example.json");
             }
         }
     }

@@ -115,7 +115,7 @@ public sealed class ListingPlannerTests
         Assert.Equal("relist", relist.Items.Single(i => i.Field == "listing").Reason);
 
         Assert.Single(ListingPlanner.Plan(unlisted, Hold(0.40), Options(x => x.Listing.ListWhenUnlisted = true), new ManagementState(), null, Now).Mutations);
-        Assert.DoesNotContain(ListingPlanner.Plan(unlisted, Hold(0.40), Options(), new ManagementState { UnlistedByAgentReason = "fault" }, null, Now, suspended: true).Mutations,
+        Assert.DoesNotContain(ListingPlanner.Plan(unlisted, Hold(0.40), Options(), new ManagementState { UnlistedByAgentReason = "fault" }, null, Now, Suspended).Mutations,
             m => m.Endpoint == VastEndpoint.CreateAsks);
     }
 
@@ -130,8 +130,63 @@ public sealed class ListingPlannerTests
 
         var withJob = Machine(m => m with { BidImage = "vastai/idle:1", BidImageArgsStr = "-t 8", BidGpuCost = 0.07 });
         Assert.Empty(ListingPlanner.Plan(withJob, Hold(0.40), present, new ManagementState(), null, Now).Mutations);
-        Assert.Equal(VastEndpoint.RemoveDefaultJob, Assert.Single(ListingPlanner.Plan(withJob, Hold(0.40), present, new ManagementState { UnlistedByAgentReason = "fault" }, null, Now, suspended: true).Mutations).Endpoint);
+        Assert.Equal(VastEndpoint.RemoveDefaultJob, Assert.Single(ListingPlanner.Plan(withJob, Hold(0.40), present, new ManagementState { UnlistedByAgentReason = "fault" }, null, Now, Suspended).Mutations).Endpoint);
         Assert.Equal(VastEndpoint.RemoveDefaultJob, Assert.Single(ListingPlanner.Plan(withJob, Hold(0.40), Options(x => x.DefaultJob.Mode = "absent"), new ManagementState(), null, Now).Mutations).Endpoint);
         Assert.Empty(ListingPlanner.Plan(withJob, Hold(0.40), Options(), new ManagementState(), null, Now).Mutations); // unmanaged
+    }
+
+    private static readonly ListingConstraints Suspended = new(null, true, null, false, null);
+
+    [Fact]
+    public void A_window_ahead_caps_the_offer_end_date_at_its_start_and_only_when_the_offer_would_outlive_it()
+    {
+        var o = Options();
+        var start = Now.AddDays(2).ToUnixTimeSeconds();
+        var capped = ListingPlanner.Plan(Machine(), Hold(0.40), o, new ManagementState(), null, Now, new ListingConstraints(start, false, null, false, null));
+        var end = capped.Items.Single(i => i.Field == "end date");
+        Assert.Equal(("change", "maintenance_cap"), (end.Action, end.Reason));
+        Assert.Equal(start, Assert.Single(capped.Mutations).Listing!.EndDate);
+
+        // Already ending before the window (and not due for its rolling refresh): nothing to do.
+        var early = Machine(m => m with { EndDate = start - 3600 });
+        var noRefresh = Options(x => x.Listing.RefreshWhenLessThan = TimeSpan.FromDays(1));
+        Assert.Empty(ListingPlanner.Plan(early, Hold(0.40), noRefresh, new ManagementState(), null, Now, new ListingConstraints(start, false, null, false, null)).Mutations);
+
+        // Due for a refresh: extended up to the window's start, not beyond.
+        Assert.Equal(start, Assert.Single(ListingPlanner.Plan(early, Hold(0.40), o, new ManagementState(), null, Now, new ListingConstraints(start, false, null, false, null)).Mutations).Listing!.EndDate);
+
+        // A start within minutes cannot be a valid end date: left alone (the window unlists at its start instead).
+        var soon = Now.AddMinutes(5).ToUnixTimeSeconds();
+        Assert.Empty(ListingPlanner.Plan(Machine(), Hold(0.40), o, new ManagementState(), null, Now, new ListingConstraints(soon, false, null, false, null)).Mutations);
+    }
+
+    [Fact]
+    public void An_unlist_constraint_unlists_a_listed_machine_once_and_removes_the_default_job_whatever_the_mode()
+    {
+        var withJob = Machine(m => m with { BidImage = "vastai/idle:1", BidGpuCost = 0.07 });
+        var unlist = new ListingConstraints(null, true, "fault guard: gpu_lost", false, null);
+        var plan = ListingPlanner.Plan(withJob, Change(0.44), Options(), new ManagementState(), null, Now, unlist);
+        Assert.Equal([VastEndpoint.Unlist, VastEndpoint.RemoveDefaultJob], plan.Mutations.Select(m => m.Endpoint));
+        Assert.Equal("fault guard: gpu_lost", plan.Mutations[0].UnlistReason);
+        Assert.DoesNotContain(plan.Mutations, m => m.Endpoint == VastEndpoint.CreateAsks);  // no price change while held
+
+        var already = Machine(m => m with { Listed = false });
+        var held = ListingPlanner.Plan(already, Change(0.44), Options(), new ManagementState { UnlistedByAgentReason = "fault guard" }, null, Now, unlist);
+        Assert.Empty(held.Mutations);
+        Assert.Equal(("hold", "suspended"), (held.Items.Single(i => i.Field == "listing").Action, held.Items.Single(i => i.Field == "listing").Reason));
+    }
+
+    [Fact]
+    public void Guard_policy_defaultJob_removes_only_the_job_and_a_saved_job_is_put_back_when_the_mode_is_unmanaged()
+    {
+        var withJob = Machine(m => m with { BidImage = "host/own:3", BidGpuCost = 0.09 });
+        var remove = ListingPlanner.Plan(withJob, Hold(0.40), Options(), new ManagementState(), null, Now, new ListingConstraints(null, false, null, true, null));
+        Assert.Equal(VastEndpoint.RemoveDefaultJob, Assert.Single(remove.Mutations).Endpoint);
+
+        var saved = new SavedDefaultJob("host/own:3", ["--gpus", "all"], 0.09);
+        var restore = ListingPlanner.Plan(Machine(), Hold(0.40), Options(), new ManagementState(), null, Now, new ListingConstraints(null, false, null, false, saved));
+        var put = Assert.Single(restore.Mutations);
+        Assert.Equal((VastEndpoint.CreateBids, "host/own:3", 0.09), (put.Endpoint, put.DefaultJob!.Image!, put.DefaultJob.PriceGpu!.Value));
+        Assert.Equal(["--gpus", "all"], put.DefaultJob.Args!);
     }
 }
