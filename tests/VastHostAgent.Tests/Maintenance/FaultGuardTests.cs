@@ -196,6 +196,7 @@ public sealed class FaultGuardTests
         Assert.Equal(1, m.Value("vasthost_guard_degraded"));
         Assert.Equal(1, m.Value("vasthost_guard_condition_active", ("condition", "gpu_lost")));
         Assert.Equal(1, m.Value("vasthost_guard_trips_total"));
+        Metrics.MetricsDocumentationTests.AssertDocumented(m);
         Assert.Contains(rig.Journal(), e => e.Kind == "fault guard" && e.Action == "trip" && e.Explanation!.Contains("GPU 1 GPU_IS_LOST", StringComparison.Ordinal));
 
         await RunMinutesAsync(rig, 20, 49, _ => Healthy());

@@ -56,6 +56,9 @@ public sealed class MaintenanceWindowTests
         Assert.Equal(End.ToUnixTimeSeconds(), metrics.Value("vasthost_maintenance_next_end_timestamp_seconds"));
         Assert.Equal(1, metrics.Value("vasthost_maintenance_windows", ("state", "scheduled")));
         Assert.Equal(0, metrics.Value("vasthost_maintenance_in_maintenance"));
+        Metrics.MetricsDocumentationTests.AssertDocumented(metrics);
+        var lint = await Promtool.CheckMetricsAsync(metrics.Text);
+        Assert.True(lint.ExitCode == 0, lint.Output);
 
         // Start: in maintenance: the default job is removed and the machine is off the market.
         await rig.ReconcileAtAsync(Start);
