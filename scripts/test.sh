@@ -3,7 +3,7 @@
 #
 #   scripts/test.sh
 #
-# 1. installs what the tests need from apt (gcc, curl, promtool, shellcheck, dockerd, busybox) when missing;
+# 1. installs what the tests need from apt (gcc, curl, tzdata, promtool, shellcheck, dockerd, busybox) when missing;
 # 2. builds the fake libnvidia-ml.so.1 with gcc;
 # 3. builds the solution (warnings are errors) and publishes the agent NativeAOT (zero warnings allowed);
 # 4. runs `dotnet test` on every test project, against the NativeAOT binary we ship;
@@ -13,7 +13,7 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REPO_ROOT"
 
-ensure_apt_packages gcc libc6-dev curl ca-certificates prometheus shellcheck docker.io busybox-static
+ensure_apt_packages gcc libc6-dev curl ca-certificates tzdata prometheus shellcheck docker.io busybox-static
 ensure_dotnet
 
 # Private dockerds started by the tests live under /tmp/vha-dockerd-*; never leave one running.

@@ -129,6 +129,18 @@ public sealed class AgentProcess : IAsyncDisposable
         ScrapeUntilAsync(e => e.Named("vasthost_collector_up").Any(s => s.Label("collector") == "gpu"), "first GPU sample", timeout);
 
     /// <summary>Sends SIGTERM and waits for the exit code.</summary>
+    /// <summary>SIGKILL: no shutdown code runs (a crash or a power cut, as far as the state directory is concerned).</summary>
+    public async Task KillAsync()
+    {
+        if (!_process.HasExited)
+        {
+            _ = Kill(_process.Id, 9);
+        }
+
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        await _process.WaitForExitAsync(cts.Token);
+    }
+
     public async Task<int> StopAsync(TimeSpan? timeout = null)
     {
         if (!_process.HasExited)
