@@ -24,7 +24,16 @@ public static class MaintenanceServiceCollectionExtensions
         services.AddOptions<MaintenanceOptions>().Bind(configuration.GetSection(MaintenanceOptions.SectionName), o => o.ErrorOnUnknownConfiguration = true);
         services.AddOptionsCheck<MaintenanceOptions, MaintenanceOptionsValidator>(MaintenanceOptions.SectionName,
             ["noticePeriod", "conflictPolicy", "unlistDuring", "startHook", "endHook", "hookTimeout", "windows", "recurring"], Nested);
-        services.AddOptions<FaultGuardOptions>().Bind(configuration.GetSection(FaultGuardOptions.SectionName), o => o.ErrorOnUnknownConfiguration = true);
+        // The binder adds to a list that already has items: a configured criticalXids replaces the defaults.
+        services.AddOptions<FaultGuardOptions>()
+            .Configure(o =>
+            {
+                if (configuration.GetSection($"{FaultGuardOptions.SectionName}:criticalXids").GetChildren().Any())
+                {
+                    o.CriticalXids.Clear();
+                }
+            })
+            .Bind(configuration.GetSection(FaultGuardOptions.SectionName), o => o.ErrorOnUnknownConfiguration = true);
         services.AddOptionsCheck<FaultGuardOptions, FaultGuardOptionsValidator>(FaultGuardOptions.SectionName,
             "enabled", "policy", "holdFor", "clearFor", "gpuLost", "nvmlUnavailable", "dockerDown", "eccUncorrectable", "criticalXids", "minFreeDiskRatio");
 

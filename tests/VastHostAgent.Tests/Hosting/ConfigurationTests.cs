@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Configuration;
 using System.Reflection;
 using System.Text.RegularExpressions;
 using Microsoft.Extensions.DependencyInjection;
@@ -28,7 +29,7 @@ public sealed partial class ConfigurationTests
         { "listen address host name", """{ "metrics": { "listenAddress": "localhost:9470" } }""", "metrics.listenAddress: 'localhost:9470' is not an IP address with a port" },
         { "listen port out of range", """{ "metrics": { "listenAddress": "127.0.0.1:70000" } }""", "metrics.listenAddress: '127.0.0.1:70000' is not an IP address with a port" },
         { "misspelt key", """{ "gpu": { "nvmlLibary": "/x/libnvidia-ml.so.1" } }""", "gpu.nvmlLibary: unknown key (known: enabled, nvmlLibrary, xidEvents, processes)" },
-        { "misspelt section", """{ "metric": { "listenAddress": "127.0.0.1:9470" } }""", "metric: unknown section (known: agent, docker, gpu, host, management, metrics, vast)" },
+        { "misspelt section", """{ "metric": { "listenAddress": "127.0.0.1:9470" } }""", "metric: unknown section (known: agent, docker, faultGuard, gpu, host, maintenance, management, metrics, vast)" },
         { "boolean as word", """{ "gpu": { "enabled": "yes" } }""", "gpu.enabled: 'yes' is not true or false" },
         { "relative sysfs root", """{ "host": { "sysfsRoot": "sys" } }""", "host.sysfsRoot: must be an absolute path (got 'sys')" },
         { "empty library", """{ "gpu": { "nvmlLibrary": "" } }""", "gpu.nvmlLibrary:" },
@@ -129,6 +130,21 @@ public sealed partial class ConfigurationTests
         AssertSameValues(new VastHostAgent.Management.DefaultJobOptions(), management.DefaultJob);
         AssertSameValues(new VastHostAgent.Maintenance.MaintenanceOptions(), services.GetRequiredService<IOptions<VastHostAgent.Maintenance.MaintenanceOptions>>().Value);
         AssertSameValues(new VastHostAgent.Maintenance.FaultGuardOptions(), services.GetRequiredService<IOptions<VastHostAgent.Maintenance.FaultGuardOptions>>().Value);
+    }
+
+    [Fact]
+    public void A_configured_list_replaces_the_default_list_instead_of_adding_to_it()
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["faultGuard:criticalXids:0"] = "79",
+            ["faultGuard:criticalXids:1"] = "48",
+        }).Build();
+        var services = new ServiceCollection().AddLogging().AddAgent(configuration).BuildServiceProvider();
+        Assert.Equal([79, 48], services.GetRequiredService<IOptions<VastHostAgent.Maintenance.FaultGuardOptions>>().Value.CriticalXids);
+
+        var defaults = new ServiceCollection().AddLogging().AddAgent(new ConfigurationBuilder().Build()).BuildServiceProvider();
+        Assert.Equal([48, 62, 64, 74, 79, 95, 119, 120], defaults.GetRequiredService<IOptions<VastHostAgent.Maintenance.FaultGuardOptions>>().Value.CriticalXids);
     }
 
     [Fact]
