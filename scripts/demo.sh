@@ -182,6 +182,40 @@ grep -q '^vasthost_vast_up 1' "$demo_dir/metrics.txt" || die "the agent did not 
 echo
 echo "Pricing, in dry-run (vast-host-agent plan: what the agent would change on Vast, and why):"
 "$demo_dir/bin/vast-host-agent" plan --config "$demo_dir/agent.json" | sed 's/^/  /'
+
+# Maintenance windows against the emulator's machine, whose two contracts run for another 30 days:
+# 1. with the default conflictPolicy "defer", a window 3 h from now is moved past the contracts;
+# 2. with "proceed" (here as an environment override), the offer end date is clamped to the window's
+#    start and the renters are notified on Vast (dnotify); cancelling it calls cancel_maint.
+# Each step is one live reconcile (apply --once --no-dry-run) while the daemon itself stays in dry-run.
+agent_cli() { "$demo_dir/bin/vast-host-agent" "$@" --config "$demo_dir/agent.json" 2>/dev/null; }
+window_start="$(date -u -d '+3 hours' +%Y-%m-%dT%H:00:00Z)"
+echo
+echo "\$ vast-host-agent maint schedule --at $window_start --duration 2h --category gpu --id gpu-swap"
+agent_cli maint schedule --at "$window_start" --duration 2h --category gpu --id gpu-swap | sed 's/^/  /'
+echo "\$ vast-host-agent apply --once --no-dry-run"
+agent_cli apply --once --no-dry-run | grep -E '^(APPLY|Maintenance|  *applied)' | sed 's/^/  /'
+echo "\$ vast-host-agent maint list"
+agent_cli maint list | sed 's/^/  /'
+echo "\$ vast-host-agent maint cancel gpu-swap && vast-host-agent apply --once --no-dry-run"
+agent_cli maint cancel gpu-swap | sed 's/^/  /'
+agent_cli apply --once --no-dry-run | grep -E '^(Maintenance|  *applied)' | sed 's/^/  /'
+echo
+echo "\$ vast-host-agent maint schedule --at $window_start --duration 2h --category gpu --id gpu-swap-2"
+agent_cli maint schedule --at "$window_start" --duration 2h --category gpu --id gpu-swap-2 | head -1 | sed 's/^/  /'
+echo "\$ VASTHOST_MAINTENANCE__CONFLICTPOLICY=proceed vast-host-agent apply --once --no-dry-run"
+VASTHOST_MAINTENANCE__CONFLICTPOLICY=proceed agent_cli apply --once --no-dry-run | grep -E '^(APPLY|Maintenance|end date|  *applied)' | sed 's/^/  /'
+echo "\$ VASTHOST_MAINTENANCE__CONFLICTPOLICY=proceed vast-host-agent apply --once --no-dry-run   (the next reconcile)"
+VASTHOST_MAINTENANCE__CONFLICTPOLICY=proceed agent_cli apply --once --no-dry-run | grep -E '^(Maintenance|  *applied)' | sed 's/^/  /'
+echo "\$ vast-host-agent machine | grep Maintenance"
+agent_cli machine | grep -E '^Maintenance' | sed 's/^/  /'
+echo "\$ vast-host-agent maint list"
+agent_cli maint list | sed 's/^/  /'
+echo "\$ vast-host-agent maint cancel gpu-swap-2 && vast-host-agent apply --once --no-dry-run"
+agent_cli maint cancel gpu-swap-2 | sed 's/^/  /'
+agent_cli apply --once --no-dry-run | grep -E '^(Maintenance|end date|  *applied)' | sed 's/^/  /'
+agent_cli machine | grep -E '^Maintenance' | sed 's/^/  /'
+
 if command -v promtool >/dev/null 2>&1; then
     if promtool check metrics <"$demo_dir/metrics.txt"; then
         echo "promtool check metrics: no findings"

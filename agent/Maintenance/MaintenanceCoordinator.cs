@@ -38,6 +38,7 @@ public sealed partial class MaintenanceCoordinator(
         var now = time.GetUtcNow();
         var o = maintenanceOptions.Value;
         var live = apply && !dryRun;
+        _calls.Clear();
         var book = apply ? windows.Update(b => Sync(b, now, o)) : Sync(windows.Load(), now, o);
 
         if (live)
@@ -162,8 +163,10 @@ public sealed partial class MaintenanceCoordinator(
 
         var cap = current is { State: not WindowState.Active } ? current.Start.ToUnixTimeSeconds() : (double?)null;
         metrics.Windows(book);
-        return new ListingConstraints(cap, suspended, unlist, removeDefaultJob, restore);
+        return new ListingConstraints(cap, suspended, unlist, removeDefaultJob, restore) { Calls = [.. _calls] };
     }
+
+    private readonly List<(PlannedMutation, string)> _calls = [];
 
     private sealed record Step(MaintenanceWindow Next, (string Command, string When)? Hook = null, bool CancelledOnVast = false);
 
@@ -342,6 +345,7 @@ public sealed partial class MaintenanceCoordinator(
         {
             journal.Write([Journal(now, "mutation", "skip", "dry_run", summary, true)]);
             metrics.Mutation(endpoint, "dry_run");
+            _calls.Add((new PlannedMutation(endpoint, summary), "dry_run"));
             return false;
         }
 
@@ -351,6 +355,7 @@ public sealed partial class MaintenanceCoordinator(
         {
             journal.Write([Journal(now, "mutation", "skip", "skipped_budget", $"{summary}: mutation budget of {budget}/hour used up", false)]);
             metrics.Mutation(endpoint, "skipped_budget");
+            _calls.Add((new PlannedMutation(endpoint, summary), "skipped_budget"));
             return false;
         }
 
@@ -361,13 +366,16 @@ public sealed partial class MaintenanceCoordinator(
             managementState.Update(s => s with { Pending = null });
             journal.Write([Journal(now, "mutation", "change", "applied", summary, false)]);
             metrics.Mutation(endpoint, "applied");
+            _calls.Add((new PlannedMutation(endpoint, summary), "applied"));
             return true;
         }
         catch (VastApiException ex)
         {
             managementState.Update(s => s with { Pending = null });
             journal.Write([Journal(now, "mutation", "skip", ex.Failure.ToString(), $"{summary}: {ex.Message}", false)]);
-            metrics.Mutation(endpoint, ex.Failure == VastFailure.OutcomeUnknown ? "outcome_unknown" : "failed");
+            var result = ex.Failure == VastFailure.OutcomeUnknown ? "outcome_unknown" : "failed";
+            metrics.Mutation(endpoint, result);
+            _calls.Add((new PlannedMutation(endpoint, $"{summary}: {ex.Message}"), result));
             return false; // the next cycle re-reads the machine (the window on Vast or not) and decides again
         }
     }

@@ -31,6 +31,9 @@ public interface IListingConstraintSource
 public sealed record ListingConstraints(double? EndDateCap, bool Suspended, string? UnlistReason, bool RemoveDefaultJob, SavedDefaultJob? RestoreDefaultJob)
 {
     public static readonly ListingConstraints None = new(null, false, null, false, null);
+
+    /// <summary>Calls maintenance and the guard made (or would make, in dry-run) this cycle: dnotify, cancel_maint, cleanup; with their result.</summary>
+    public IReadOnlyList<(PlannedMutation Call, string Result)> Calls { get; init; } = [];
 }
 
 /// <summary>The reconcile plan for one machine: every field's decision, and the (few) calls that would make it so.</summary>

@@ -49,6 +49,7 @@ public sealed class ManagementStateStore
     private readonly string _path;
     private readonly Lock _gate = new();
     private ManagementState? _cached;
+    private (DateTime WrittenAt, long Length) _cachedStamp;
 
     public ManagementStateStore(string stateDirectory)
     {
@@ -62,10 +63,15 @@ public sealed class ManagementStateStore
     {
         lock (_gate)
         {
-            if (_cached is not null)
+            // Another process (`apply --once` next to the daemon) may have written the file: re-read when it changed.
+            var file = new FileInfo(_path);
+            var stamp = file.Exists ? (file.LastWriteTimeUtc, file.Length) : (DateTime.MinValue, -1L);
+            if (_cached is not null && stamp == _cachedStamp)
             {
                 return _cached;
             }
+
+            _cachedStamp = stamp;
 
             try
             {
@@ -91,7 +97,7 @@ public sealed class ManagementStateStore
         {
             var next = change(Load());
             Directory.CreateDirectory(StateDirectory);
-            var tmp = _path + ".tmp";
+            var tmp = $"{_path}.{Environment.ProcessId}.tmp";
             using (var stream = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None))
             {
                 JsonSerializer.Serialize(stream, next, ManagementJsonContext.Default.ManagementState);
@@ -100,6 +106,8 @@ public sealed class ManagementStateStore
 
             File.Move(tmp, _path, overwrite: true);
             _cached = next;
+            var file = new FileInfo(_path);
+            _cachedStamp = (file.LastWriteTimeUtc, file.Length);
             return next;
         }
     }

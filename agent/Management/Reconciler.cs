@@ -138,7 +138,7 @@ public sealed partial class Reconciler(
         }
 
         var plan = ListingPlanner.Plan(machine, price, o, state, _market, now, constraints);
-        var results = new List<(PlannedMutation, string)>();
+        var results = new List<(PlannedMutation, string)>(constraints.Calls);
         TimeSpan? backOff = null;
         if (apply)
         {
