@@ -410,7 +410,7 @@ public sealed partial class MaintenanceCoordinator(
             using var process = Process.Start(psi)!;
             var stdout = process.StandardOutput.ReadToEndAsync();
             var stderr = process.StandardError.ReadToEndAsync();
-            using var cts = new CancellationTokenSource(timeout);
+            using var cts = new CancellationTokenSource(timeout, time);
             try
             {
                 await process.WaitForExitAsync(cts.Token).ConfigureAwait(false);

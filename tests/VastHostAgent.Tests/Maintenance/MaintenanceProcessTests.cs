@@ -242,6 +242,13 @@ public sealed class MaintenanceProcessTests : IAsyncLifetime
         Assert.Equal(1, degraded.Value("vasthost_guard_condition_active", ("condition", "gpu_lost")));
         await Poll.UntilAsync(() => !Listed, TimeSpan.FromSeconds(10), "the machine to be unlisted");
         Assert.Contains("TRIPPED", (await Cli(config, "maint", "list")).Stdout, StringComparison.Ordinal);
+        using (var status = JsonDocument.Parse(await agent.GetStringAsync("api/status")))
+        {
+            var guard = status.RootElement.GetProperty("maintenance").GetProperty("guard");
+            Assert.True(guard.GetProperty("tripped").GetBoolean());
+            Assert.Contains("gpu_lost: GPU 1 GPU_IS_LOST", guard.GetProperty("reason").GetString(), StringComparison.Ordinal);
+        }
+
 
         nvml.Remove("gpu.1.lost");
         var back = Stopwatch.StartNew();

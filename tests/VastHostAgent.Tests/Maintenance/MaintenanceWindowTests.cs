@@ -128,6 +128,28 @@ public sealed class MaintenanceWindowTests
     }
 
     [Fact]
+    public async Task Start_and_end_hooks_run_once_with_the_window_in_their_environment_and_a_hanging_hook_is_killed()
+    {
+        var dir = TestEnvironment.NewTempDirectory("hooks");
+        await using var rig = await MaintenanceRig.StartAsync(With(Window(), new()
+        {
+            ["maintenance:startHook"] = $"echo \"$VASTHOST_WINDOW_EVENT $VASTHOST_WINDOW_ID $VASTHOST_WINDOW_CATEGORY\" >> {dir}/hooks.log; echo stopping services",
+            ["maintenance:endHook"] = $"echo \"$VASTHOST_WINDOW_EVENT $VASTHOST_WINDOW_ID\" >> {dir}/hooks.log; sleep 30",
+            ["maintenance:hookTimeout"] = "00:00:02",
+        }));
+        foreach (var at in new[] { T0, Start.AddHours(-2), Start, Start.AddMinutes(30), End, End.AddMinutes(5) })
+        {
+            await rig.ReconcileAtAsync(at);
+        }
+
+        Assert.Equal(["start w1 gpu", "end w1"], File.ReadAllLines(Path.Combine(dir, "hooks.log")));
+        var hooks = rig.Journal().Where(e => e.Kind == "maintenance hook").ToList();
+        Assert.Equal(2, hooks.Count);
+        Assert.Contains("exit 0: stopping services", hooks[0].Explanation, StringComparison.Ordinal);
+        Assert.Contains("killed after 2 s", hooks[1].Explanation, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_contract_running_past_the_start_defers_the_window_visibly_and_it_runs_after_the_contract()
     {
         await using var rig = await MaintenanceRig.StartAsync(Window());
