@@ -38,11 +38,10 @@ internal sealed class VastRequestHandler(
         await gate.Lock.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            var wait = gate.NextAllowed - time.GetUtcNow();
-            if (wait > TimeSpan.Zero)
+            // Timers work in whole milliseconds on a coarse clock and may fire a few milliseconds before the
+            // wall clock says the window opens: wait until it has really opened (a 429 for 2 ms otherwise).
+            for (var wait = gate.NextAllowed - time.GetUtcNow(); wait > TimeSpan.Zero; wait = gate.NextAllowed - time.GetUtcNow())
             {
-                // Timers work in whole milliseconds: round up and add one, so a call never lands a hair
-                // before the API's window opens (a 429 for a fraction of a millisecond).
                 await Task.Delay(TimeSpan.FromMilliseconds(Math.Ceiling(wait.TotalMilliseconds) + 1), time, cancellationToken).ConfigureAwait(false);
             }
 

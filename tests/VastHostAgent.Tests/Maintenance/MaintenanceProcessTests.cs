@@ -255,9 +255,9 @@ public sealed class MaintenanceProcessTests : IAsyncLifetime
         await Poll.UntilAsync(() => Listed, TimeSpan.FromSeconds(30), "the machine to be relisted");
         Assert.True(back.Elapsed >= TimeSpan.FromSeconds(4), $"relisted after {back.Elapsed}, before the 4 s clear time");
         await agent.ScrapeUntilAsync(e => e.Value("vasthost_guard_degraded") == 0, "the guard to clear");
+        await Poll.UntilAsync(() => (string?)_emulator.State.MachineJson(MachineId)!["bid_image"] == JobImage, TimeSpan.FromSeconds(10), "the default job to be back");
         Assert.Equal(1, Sent(Endpoints.Unlist));
         Assert.Equal(1, Sent(Endpoints.CreateAsks));
-        Assert.Equal(JobImage, (string?)_emulator.State.MachineJson(MachineId)!["bid_image"]);
     }
 
     [Fact]
