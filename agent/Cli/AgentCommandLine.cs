@@ -144,7 +144,9 @@ public static class AgentCommandLine
             return ExitCodes.InvalidConfiguration;
         }
 
-        return await parseResult.InvokeAsync().ConfigureAwait(false);
+        // The daemon's host handles SIGTERM itself and may need more than System.CommandLine's default 2 s
+        // (a Vast mutation in flight gets ManagementService.ShutdownGrace): no forced exit 143 after 2 s.
+        return await parseResult.InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null }).ConfigureAwait(false);
     }
 
     /// <summary>Loads and validates configuration; prints each problem on its own line to stderr.</summary>

@@ -42,6 +42,7 @@ public static partial class AgentRuntime
         builder.Services.Configure<ConsoleLifetimeOptions>(o => o.SuppressStatusMessages = true);
         builder.Services.AddAgent(configuration);
         builder.Services.AddHostedService(sp => sp.GetRequiredService<SamplingService>());
+        builder.Services.AddHostedService<SystemdNotifyService>();
         if (configuration.GetValue(DockerOptions.SectionName + ":enabled", true))
         {
             builder.Services.AddHostedService(sp => sp.GetRequiredService<DockerInventoryService>());

@@ -28,4 +28,7 @@ internal static partial class ManagementLog
 
     [LoggerMessage(5007, LogLevel.Error, "Reconcile failed unexpectedly ({Type}: {Problem}); trying again next cycle")]
     public static partial void ReconcileCrashed(ILogger logger, string type, string problem);
+
+    [LoggerMessage(5008, LogLevel.Information, "Stopping: the reconcile in flight may finish for up to {Grace} (a change on Vast is not cut off mid-call)")]
+    public static partial void StoppingDuringReconcile(ILogger logger, TimeSpan grace);
 }

@@ -12,6 +12,9 @@ namespace VastHostAgent.Management;
 internal sealed class ManagementService(Reconciler reconciler, DecisionJournal journal, IOptions<ManagementOptions> options, TimeProvider time, ILogger<ManagementService> logger)
     : BackgroundService
 {
+    /// <summary>How long a reconcile in flight (a Vast mutation) may finish after SIGTERM before it is abandoned.</summary>
+    public static readonly TimeSpan ShutdownGrace = TimeSpan.FromSeconds(10);
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var o = options.Value;
@@ -21,13 +24,38 @@ internal sealed class ManagementService(Reconciler reconciler, DecisionJournal j
         }
 
         ManagementLog.Live(logger, o.ReconcileInterval, o.Jitter, journal.Path);
+
+        // A reconcile is not cut off by SIGTERM: a mutation in flight gets ShutdownGrace to finish (its answer
+        // recorded, the write-ahead note cleared). Past that it is abandoned: the note makes the next start re-read.
+        using var reconcileCts = new CancellationTokenSource(Timeout.InfiniteTimeSpan, time);
+        var inFlight = false;
+        using var onStop = stoppingToken.Register(() =>
+        {
+            if (Volatile.Read(ref inFlight))
+            {
+                ManagementLog.StoppingDuringReconcile(logger, ShutdownGrace);
+            }
+
+            reconcileCts.CancelAfter(ShutdownGrace);
+        });
+
         var delay = TimeSpan.FromSeconds(Random.Shared.NextDouble() * Math.Min(60, o.ReconcileInterval.TotalSeconds * o.Jitter));
         while (!stoppingToken.IsCancellationRequested)
         {
             try
             {
                 await Task.Delay(delay, time, stoppingToken).ConfigureAwait(false);
-                var report = await reconciler.RunAsync(apply: true, dryRun: o.DryRun, stoppingToken).ConfigureAwait(false);
+                Volatile.Write(ref inFlight, true);
+                ReconcileReport report;
+                try
+                {
+                    report = await reconciler.RunAsync(apply: true, dryRun: o.DryRun, reconcileCts.Token).ConfigureAwait(false);
+                }
+                finally
+                {
+                    Volatile.Write(ref inFlight, false);
+                }
+
                 var jitter = o.ReconcileInterval.TotalSeconds * o.Jitter * ((Random.Shared.NextDouble() * 2) - 1);
                 delay = TimeSpan.FromSeconds(o.ReconcileInterval.TotalSeconds + jitter);
                 if (report.BackOff is { } backOff && backOff > delay)

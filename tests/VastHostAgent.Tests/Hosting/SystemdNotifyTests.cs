@@ -1,0 +1,160 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json;
+using VastEmulator;
+using VastHostAgent.Tests.Support;
+
+namespace VastHostAgent.Tests.Hosting;
+
+/// <summary>
+/// <c>Type=notify</c> as systemd sees it: the test binds the <c>NOTIFY_SOCKET</c> datagram socket and reads
+/// what the real agent process sends: READY=1 once it serves, STATUS, WATCHDOG=1 while the samplers run (and
+/// not while one is wedged in the driver), STOPPING=1 on SIGTERM. And a SIGTERM during a Vast mutation lets
+/// the call finish instead of cutting it off.
+/// </summary>
+public sealed class SystemdNotifyTests
+{
+    private sealed class NotifySocket : IDisposable
+    {
+        private readonly Socket _socket = new(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified);
+        private readonly CancellationTokenSource _stop = new();
+        private readonly ConcurrentQueue<(DateTime At, string Message)> _messages = new();
+
+        public NotifySocket(string path)
+        {
+            Path = path;
+            _socket.Bind(new UnixDomainSocketEndPoint(path));
+            _ = Task.Run(ReceiveAsync);
+        }
+
+        public string Path { get; }
+
+        public IReadOnlyList<(DateTime At, string Message)> Messages => [.. _messages];
+
+        public DateTime? Last(string message) => Messages.Where(m => m.Message == message).Select(m => (DateTime?)m.At).LastOrDefault();
+
+        private async Task ReceiveAsync()
+        {
+            var buffer = new byte[4096];
+            try
+            {
+                while (!_stop.IsCancellationRequested)
+                {
+                    var n = await _socket.ReceiveAsync(buffer, SocketFlags.None, _stop.Token);
+                    foreach (var line in Encoding.UTF8.GetString(buffer, 0, n).Split('\n', StringSplitOptions.RemoveEmptyEntries))
+                    {
+                        _messages.Enqueue((DateTime.UtcNow, line));
+                    }
+                }
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        }
+
+        public void Dispose()
+        {
+            _stop.Cancel();
+            _socket.Dispose();
+            _stop.Dispose();
+        }
+    }
+
+    [Fact]
+    public async Task The_agent_notifies_ready_status_watchdog_only_while_samplers_run_and_stopping_on_SIGTERM()
+    {
+        var dir = TestEnvironment.NewTempDirectory("notify");
+        using var notify = new NotifySocket(Path.Combine(dir, "notify.sock"));
+        var nvml = new FakeNvmlState(dir, new Dictionary<string, string> { ["gpus"] = "2" });
+        var agent = AgentProcess.Start(new AgentConfig
+        {
+            FakeNvmlState = nvml.Path,
+            Environment = { ["NOTIFY_SOCKET"] = notify.Path, ["WATCHDOG_USEC"] = "1500000" },
+        });
+        await using var running = agent;
+
+        await Poll.UntilAsync(() => notify.Last("READY=1") is not null, TimeSpan.FromSeconds(30), "READY=1");
+        Assert.True((await agent.GetAsync("metrics")).IsSuccessStatusCode);    // ready means serving
+        Assert.Single(notify.Messages, m => m.Message == "READY=1");
+        await Poll.UntilAsync(() => notify.Messages.Count(m => m.Message == "WATCHDOG=1") >= 4, TimeSpan.FromSeconds(10), "watchdog pings");
+        await Poll.UntilAsync(() => notify.Messages.Any(m => m.Message.StartsWith("STATUS=2/2 GPUs up", StringComparison.Ordinal)), TimeSpan.FromSeconds(10), "a status line");
+
+        // The driver wedges (every device call blocks 13 s, longer than the sampler's 11 s stale time): pings stop.
+        nvml.Set("call_delay_ms", "13000");
+        await Poll.UntilAsync(() => DateTime.UtcNow - notify.Last("WATCHDOG=1") > TimeSpan.FromSeconds(3), TimeSpan.FromSeconds(40), "watchdog pings to stop");
+        Assert.Contains(notify.Messages, m => m.Message.StartsWith("STATUS=a sampler is stalled", StringComparison.Ordinal));
+        Assert.Contains("watchdog pings stop", agent.StandardOutput, StringComparison.Ordinal);
+        Assert.True((await agent.GetAsync("metrics")).IsSuccessStatusCode); // scrapes never wait on the wedged driver
+
+        // The driver recovers: pings resume.
+        nvml.Remove("call_delay_ms");
+        var recovered = DateTime.UtcNow;
+        await Poll.UntilAsync(() => notify.Last("WATCHDOG=1") > recovered, TimeSpan.FromSeconds(60), "watchdog pings to resume");
+
+        Assert.Equal(0, await agent.StopAsync());
+        await Poll.UntilAsync(() => notify.Last("STOPPING=1") is not null, TimeSpan.FromSeconds(5), "STOPPING=1");
+    }
+
+    [Fact]
+    public async Task Without_a_driver_the_samplers_still_run_so_the_watchdog_keeps_the_agent_alive()
+    {
+        var dir = TestEnvironment.NewTempDirectory("notify-nodriver");
+        using var notify = new NotifySocket(Path.Combine(dir, "notify.sock"));
+        await using var agent = AgentProcess.Start(new AgentConfig
+        {
+            NvmlLibrary = Path.Combine(dir, "no-such-libnvidia-ml.so.1"),
+            Environment = { ["NOTIFY_SOCKET"] = notify.Path, ["WATCHDOG_USEC"] = "1500000" },
+        });
+        await Poll.UntilAsync(() => notify.Messages.Count(m => m.Message == "WATCHDOG=1") >= 10, TimeSpan.FromSeconds(30), "steady watchdog pings without NVML");
+        Assert.Contains(notify.Messages, m => m.Message.StartsWith("STATUS=NVML down", StringComparison.Ordinal));
+        Assert.DoesNotContain(notify.Messages, m => m.Message.Contains("stalled", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task SIGTERM_during_a_Vast_mutation_lets_the_call_finish_and_records_its_answer()
+    {
+        await using var emulator = await EmulatorApp.StartAsync(new EmulatorOptions { RateLimitScale = 0.02, OfferCount = 50 });
+        var dir = TestEnvironment.NewTempDirectory("sigterm");
+        var keyFile = Path.Combine(dir, "vast.key");
+        File.WriteAllText(keyFile, emulator.ApiKey);
+        File.SetUnixFileMode(keyFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        using var notify = new NotifySocket(Path.Combine(dir, "notify.sock"));
+        emulator.State.AddFault(new FaultSpec(Endpoints.CreateAsks, DelayMs: 4000, PassThrough: true));
+        var agent = AgentProcess.Start(new AgentConfig
+        {
+            WorkDirectory = dir,
+            Environment =
+            {
+                ["NOTIFY_SOCKET"] = notify.Path,
+                ["VASTHOST_VAST__ENABLED"] = "true",
+                ["VASTHOST_VAST__BASEURL"] = emulator.BaseUrl.GetLeftPart(UriPartial.Authority),
+                ["VASTHOST_VAST__APIKEYFILE"] = keyFile,
+                ["VASTHOST_VAST__MACHINEID"] = emulator.State.OwnMachineIds[0].ToString(CultureInfo.InvariantCulture),
+                ["VASTHOST_VAST__SPACINGSCALE"] = "0.02",
+                ["VASTHOST_MANAGEMENT__ENABLED"] = "true",
+                ["VASTHOST_MANAGEMENT__DRYRUN"] = "false",
+                ["VASTHOST_MANAGEMENT__RECONCILEINTERVAL"] = "00:00:01",
+                ["VASTHOST_MANAGEMENT__PRICING__STRATEGY"] = "fixed",
+                ["VASTHOST_MANAGEMENT__PRICING__FIXEDPRICE"] = "0.444",
+                ["VASTHOST_MANAGEMENT__PRICING__MAXCHANGEPERSTEP"] = "1",
+            },
+        });
+        await using var running = agent;
+
+        // The write-ahead note appears just before the call goes out: stop the agent while it is in flight.
+        var state = Path.Combine(dir, "state", "management-state.json");
+        await Poll.UntilAsync(() => File.Exists(state) && File.ReadAllText(state).Contains("\"pending\"", StringComparison.Ordinal), TimeSpan.FromSeconds(30), "a create_asks in flight");
+        var exit = await agent.StopAsync(TimeSpan.FromSeconds(20));
+        Assert.True(exit == 0, $"exit {exit}\n{agent.StandardOutput}\n{agent.StandardError}");
+
+        Assert.Contains("the reconcile in flight may finish", agent.StandardOutput, StringComparison.Ordinal);
+        Assert.Single(emulator.State.Requests, r => r.Endpoint == Endpoints.CreateAsks && r.Applied);
+        Assert.Equal(0.444, emulator.State.MachineJson(emulator.State.OwnMachineIds[0])!["listed_gpu_cost"]!.GetValue<double>());
+        using var persisted = JsonDocument.Parse(File.ReadAllText(state));
+        Assert.False(persisted.RootElement.TryGetProperty("pending", out _));                  // the answer was recorded
+        Assert.Equal(0.444, persisted.RootElement.GetProperty("lastApplied").GetProperty("priceGpu").GetDouble());
+        Assert.NotNull(notify.Last("STOPPING=1"));
+    }
+}
