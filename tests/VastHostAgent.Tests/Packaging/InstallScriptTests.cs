@@ -1,0 +1,265 @@
+using System.Net;
+using System.Net.Sockets;
+using VastHostAgent.Tests.Support;
+
+namespace VastHostAgent.Tests.Packaging;
+
+/// <summary>
+/// install.sh run for real into a temporary root (<c>--root</c>): real useradd/usermod/userdel with
+/// <c>--prefix</c>, real files and modes; only <c>systemctl</c> is a recording stand-in on PATH.
+/// </summary>
+public sealed class InstallScriptTests
+{
+    private const string Key = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    private sealed class Rig
+    {
+        public required string Root { get; init; }
+        public required string Bin { get; init; }
+        public required string SystemctlLog { get; init; }
+        public required string KeyFile { get; init; }
+
+        public string P(string path) => Path.Combine(Root, path.TrimStart('/'));
+
+        public string[] SystemctlCalls => File.Exists(SystemctlLog) ? File.ReadAllLines(SystemctlLog) : [];
+
+        /// <summary>A stand-in binary that answers --version like the agent.</summary>
+        public string Binary(string version)
+        {
+            var path = Path.Combine(Bin, "agent-" + version);
+            File.WriteAllText(path, $"#!/bin/sh\n[ \"$1\" = --version ] && echo 'vast-host-agent {version}'\n");
+            File.SetUnixFileMode(path, (UnixFileMode)0b111_101_101);
+            return path;
+        }
+
+        public Task<(int ExitCode, string Stdout, string Stderr)> InstallAsync(params string[] args) =>
+            Tools.RunAsync(Path.Combine(TestEnvironment.RepositoryRoot, "install.sh"), ["--root", Root, .. args],
+                new Dictionary<string, string?>
+                {
+                    ["PATH"] = Bin + ":" + Environment.GetEnvironmentVariable("PATH"),
+                    ["FAKE_SYSTEMCTL_LOG"] = SystemctlLog,
+                },
+                TestEnvironment.RepositoryRoot);
+    }
+
+    /// <summary>A minimal Ubuntu-like root: account files (with a docker group), systemd running.</summary>
+    private static Rig NewRig(bool systemd = true, bool nvidia = true)
+    {
+        var root = TestEnvironment.NewTempDirectory("installroot");
+        Directory.CreateDirectory(Path.Combine(root, "etc"));
+        File.WriteAllText(Path.Combine(root, "etc", "passwd"), "root:x:0:0:root:/root:/bin/bash\nubuntu:x:1000:1000::/home/ubuntu:/bin/bash\n");
+        File.WriteAllText(Path.Combine(root, "etc", "group"), "root:x:0:\ndocker:x:997:ubuntu\nubuntu:x:1000:\n");
+        File.WriteAllText(Path.Combine(root, "etc", "shadow"), "root:*:19000:0:99999:7:::\nubuntu:!:19000:0:99999:7:::\n");
+        File.WriteAllText(Path.Combine(root, "etc", "gshadow"), "root:*::\ndocker:!::ubuntu\nubuntu:!::\n");
+        if (systemd)
+        {
+            Directory.CreateDirectory(Path.Combine(root, "run", "systemd", "system"));
+        }
+
+        if (nvidia)
+        {
+            Directory.CreateDirectory(Path.Combine(root, "proc", "driver", "nvidia"));
+            File.WriteAllText(Path.Combine(root, "proc", "driver", "nvidia", "version"), "NVRM version: NVIDIA UNIX x86_64 Kernel Module  550.54.14\n");
+        }
+
+        var bin = TestEnvironment.NewTempDirectory("installbin");
+        var log = Path.Combine(bin, "systemctl.log");
+        // Records every call; "is-active" says inactive (the service is not running in the temp root).
+        File.WriteAllText(Path.Combine(bin, "systemctl"), "#!/bin/sh\necho \"$*\" >> \"$FAKE_SYSTEMCTL_LOG\"\n[ \"$1\" = is-active ] && exit 3\nexit 0\n");
+        File.SetUnixFileMode(Path.Combine(bin, "systemctl"), (UnixFileMode)0b111_101_101);
+        var keyFile = Path.Combine(bin, "vast.key");
+        File.WriteAllText(keyFile, Key + "\n");
+        File.SetUnixFileMode(keyFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        return new Rig { Root = root, Bin = bin, SystemctlLog = log, KeyFile = keyFile };
+    }
+
+    private static string Mode(string path) => Convert.ToString((int)File.GetUnixFileMode(path), 8);
+
+    private static string[] Account(Rig rig, string file, string name) =>
+        File.ReadAllLines(rig.P("/etc/" + file)).Single(l => l.StartsWith(name + ":", StringComparison.Ordinal)).Split(':');
+
+    private static List<string> Tree(Rig rig) =>
+        Directory.EnumerateFileSystemEntries(rig.Root, "*", SearchOption.AllDirectories)
+            .Where(p => !p.Contains("/etc/", StringComparison.Ordinal) || p.Contains("vast-host-agent", StringComparison.Ordinal))
+            .Select(p => Path.GetRelativePath(rig.Root, p) + " " + Mode(p) + " " + (File.Exists(p) ? File.ReadAllText(p).GetHashCode(StringComparison.Ordinal) : 0))
+            .Order(StringComparer.Ordinal)
+            .ToList();
+
+    [Fact]
+    public async Task A_fresh_install_creates_the_user_binary_unit_config_and_a_0600_key_then_enables_and_starts_the_service()
+    {
+        var rig = NewRig();
+        var (exit, stdout, stderr) = await rig.InstallAsync("--api-key-file", rig.KeyFile, "--listen", "0.0.0.0:9555", "--binary", rig.Binary("1.0.0"));
+        Assert.True(exit == 0, stdout + stderr);
+
+        // A system user with no login, in the docker group.
+        var user = Account(rig, "passwd", "vast-host-agent");
+        Assert.InRange(int.Parse(user[2], System.Globalization.CultureInfo.InvariantCulture), 100, 999);
+        Assert.Equal("/usr/sbin/nologin", user[6]);
+        Assert.Contains("vast-host-agent", Account(rig, "group", "docker")[3].Split(','));
+        var gid = Account(rig, "group", "vast-host-agent")[2];
+
+        Assert.Equal("755", Mode(rig.P("/usr/local/bin/vast-host-agent")));
+        Assert.Contains("vast-host-agent 1.0.0", File.ReadAllText(rig.P("/usr/local/bin/vast-host-agent")), StringComparison.Ordinal);
+
+        // The key: only the key, root-only, in a root-only directory; never printed.
+        Assert.Equal(Key, File.ReadAllText(rig.P("/etc/vast-host-agent/credentials/vast-api-key")));
+        Assert.Equal("600", Mode(rig.P("/etc/vast-host-agent/credentials/vast-api-key")));
+        Assert.Equal("700", Mode(rig.P("/etc/vast-host-agent/credentials")));
+        Assert.DoesNotContain(Key, stdout + stderr, StringComparison.Ordinal);
+
+        // The configuration: Vast on, management in dry-run, the listen address asked for; readable by the service group only.
+        var config = File.ReadAllText(rig.P("/etc/vast-host-agent/agent.json"));
+        Assert.Contains("\"listenAddress\": \"0.0.0.0:9555\"", config, StringComparison.Ordinal);
+        Assert.Contains("\"dryRun\": true", config, StringComparison.Ordinal);
+        Assert.Contains("\"enabled\": true", config, StringComparison.Ordinal);
+        Assert.Equal("640", Mode(rig.P("/etc/vast-host-agent/agent.json")));
+        var stat = await Tools.RunAsync("stat", "-c", "%u:%g", rig.P("/etc/vast-host-agent/agent.json"));
+        Assert.Equal("0:" + gid, stat.Stdout.Trim());
+
+        // The unit runs the installed binary; the credential is wired in.
+        var unit = File.ReadAllText(rig.P("/etc/systemd/system/vast-host-agent.service"));
+        Assert.Contains("\nExecStart=/usr/local/bin/vast-host-agent run --config /etc/vast-host-agent/agent.json\n", unit, StringComparison.Ordinal);
+        Assert.Contains("\nLoadCredential=vast-api-key:/etc/vast-host-agent/credentials/vast-api-key\n", unit, StringComparison.Ordinal);
+        Assert.Equal("644", Mode(rig.P("/etc/systemd/system/vast-host-agent.service")));
+
+        // Dashboards, rules and the documented example configuration for the host.
+        Assert.True(File.Exists(rig.P("/usr/local/share/vast-host-agent/agent.example.json")));
+        Assert.NotEmpty(Directory.GetFiles(rig.P("/usr/local/share/vast-host-agent/grafana"), "*.json", SearchOption.AllDirectories));
+        Assert.NotEmpty(Directory.GetFiles(rig.P("/usr/local/share/vast-host-agent/prometheus"), "*.yml"));
+
+        var calls = rig.SystemctlCalls;
+        Assert.Equal(["daemon-reload", "enable vast-host-agent.service", "restart vast-host-agent.service"], calls.Where(c => !c.StartsWith("is-active", StringComparison.Ordinal)));
+
+        // How to check it.
+        Assert.Contains("systemctl status vast-host-agent", stdout, StringComparison.Ordinal);
+        Assert.Contains("http://127.0.0.1:9555/metrics", stdout, StringComparison.Ordinal);
+        Assert.Contains("vast-host-agent doctor", stdout, StringComparison.Ordinal);
+        Assert.DoesNotContain("NVIDIA", stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_second_run_changes_nothing_and_an_upgrade_replaces_the_binary_but_keeps_a_modified_config()
+    {
+        var rig = NewRig();
+        var first = await rig.InstallAsync("--api-key-file", rig.KeyFile, "--binary", rig.Binary("1.0.0"));
+        Assert.True(first.ExitCode == 0, first.Stdout + first.Stderr);
+        var passwd = File.ReadAllText(rig.P("/etc/passwd"));
+        var group = File.ReadAllText(rig.P("/etc/group"));
+        var tree = Tree(rig);
+
+        var again = await rig.InstallAsync("--api-key-file", rig.KeyFile, "--binary", rig.Binary("1.0.0"));
+        Assert.True(again.ExitCode == 0, again.Stdout + again.Stderr);
+        Assert.Equal(passwd, File.ReadAllText(rig.P("/etc/passwd")));
+        Assert.Equal(group, File.ReadAllText(rig.P("/etc/group")));
+        Assert.Equal(tree, Tree(rig));
+        Assert.Contains("upgrading vast-host-agent", again.Stdout, StringComparison.Ordinal);
+
+        // The host edits the configuration; an upgrade (new binary, no key given, another --listen) keeps it.
+        var configPath = rig.P("/etc/vast-host-agent/agent.json");
+        var edited = File.ReadAllText(configPath).Replace("\"dryRun\": true", "\"dryRun\": false", StringComparison.Ordinal);
+        File.WriteAllText(configPath, edited);
+        var upgrade = await rig.InstallAsync("--binary", rig.Binary("1.1.0"), "--listen", "0.0.0.0:9999");
+        Assert.True(upgrade.ExitCode == 0, upgrade.Stdout + upgrade.Stderr);
+        Assert.Equal(edited, File.ReadAllText(configPath));
+        Assert.Contains("is kept as it is: --listen 0.0.0.0:9999 is not applied", upgrade.Stderr, StringComparison.Ordinal);
+        Assert.Contains("vast-host-agent 1.1.0", File.ReadAllText(rig.P("/usr/local/bin/vast-host-agent")), StringComparison.Ordinal);
+        Assert.Equal(Key, File.ReadAllText(rig.P("/etc/vast-host-agent/credentials/vast-api-key")));
+        Assert.Equal(3, rig.SystemctlCalls.Count(c => c == "restart vast-host-agent.service"));
+    }
+
+    [Fact]
+    public async Task Uninstall_keeps_configuration_key_state_and_user_and_purge_removes_them()
+    {
+        var rig = NewRig();
+        Assert.Equal(0, (await rig.InstallAsync("--api-key-file", rig.KeyFile, "--binary", rig.Binary("1.0.0"))).ExitCode);
+        Directory.CreateDirectory(rig.P("/var/lib/vast-host-agent"));
+        File.WriteAllText(rig.P("/var/lib/vast-host-agent/journal.jsonl"), "{}\n");
+
+        var uninstall = await rig.InstallAsync("--uninstall");
+        Assert.True(uninstall.ExitCode == 0, uninstall.Stdout + uninstall.Stderr);
+        Assert.Contains("disable --now vast-host-agent.service", rig.SystemctlCalls);
+        Assert.False(File.Exists(rig.P("/usr/local/bin/vast-host-agent")));
+        Assert.False(File.Exists(rig.P("/etc/systemd/system/vast-host-agent.service")));
+        Assert.False(Directory.Exists(rig.P("/usr/local/share/vast-host-agent")));
+        Assert.True(File.Exists(rig.P("/etc/vast-host-agent/agent.json")));
+        Assert.True(File.Exists(rig.P("/etc/vast-host-agent/credentials/vast-api-key")));
+        Assert.True(File.Exists(rig.P("/var/lib/vast-host-agent/journal.jsonl")));
+        Assert.Contains("vast-host-agent:", File.ReadAllText(rig.P("/etc/passwd")), StringComparison.Ordinal);
+
+        var purge = await rig.InstallAsync("--uninstall", "--purge");
+        Assert.True(purge.ExitCode == 0, purge.Stdout + purge.Stderr);
+        Assert.False(Directory.Exists(rig.P("/etc/vast-host-agent")));
+        Assert.False(Directory.Exists(rig.P("/var/lib/vast-host-agent")));
+        Assert.DoesNotContain("vast-host-agent:", File.ReadAllText(rig.P("/etc/passwd")), StringComparison.Ordinal);
+        Assert.DoesNotContain("vast-host-agent", File.ReadAllText(rig.P("/etc/group")), StringComparison.Ordinal);
+        Assert.StartsWith("root:", File.ReadAllText(rig.P("/etc/passwd")), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Dry_run_prints_every_step_and_changes_nothing()
+    {
+        var rig = NewRig();
+        var before = Tree(rig);
+        var passwd = File.ReadAllText(rig.P("/etc/passwd"));
+        var (exit, stdout, stderr) = await rig.InstallAsync("--dry-run", "--api-key-file", rig.KeyFile, "--binary", rig.Binary("1.0.0"));
+        Assert.True(exit == 0, stdout + stderr);
+        Assert.Equal(before, Tree(rig));
+        Assert.Equal(passwd, File.ReadAllText(rig.P("/etc/passwd")));
+        Assert.DoesNotContain(rig.SystemctlCalls, c => !c.StartsWith("is-active", StringComparison.Ordinal));
+        Assert.Contains("would run: useradd", stdout, StringComparison.Ordinal);
+        Assert.Contains("would write: " + rig.P("/etc/vast-host-agent/credentials/vast-api-key") + " (mode 0600)", stdout, StringComparison.Ordinal);
+        Assert.Contains("would run: systemctl restart vast-host-agent.service", stdout, StringComparison.Ordinal);
+        Assert.DoesNotContain(Key, stdout + stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Clear_errors_before_any_change_not_root_not_systemd_port_in_use_bad_key_and_a_warning_without_an_NVIDIA_driver()
+    {
+        // Not root: as nobody.
+        var rig = NewRig();
+        var before = Tree(rig);
+        var notRoot = await Tools.RunAsync("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+            Path.Combine(TestEnvironment.RepositoryRoot, "install.sh"), "--root", rig.Root, "--binary", rig.Binary("1.0.0"));
+        Assert.Equal(1, notRoot.ExitCode);
+        Assert.Contains("must run as root", notRoot.Stderr, StringComparison.Ordinal);
+
+        // Not systemd.
+        var noSystemd = NewRig(systemd: false);
+        var r = await noSystemd.InstallAsync("--binary", noSystemd.Binary("1.0.0"));
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains("systemd is not running", r.Stderr, StringComparison.Ordinal);
+        Assert.False(File.Exists(noSystemd.P("/usr/local/bin/vast-host-agent")));
+
+        // Port in use by another program.
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        r = await rig.InstallAsync("--listen", $"127.0.0.1:{port}", "--binary", rig.Binary("1.0.0"));
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains($"port {port} is in use", r.Stderr, StringComparison.Ordinal);
+        listener.Stop();
+
+        // A key file holding something else than one key; a malformed address.
+        var badKey = Path.Combine(rig.Bin, "bad.key");
+        File.WriteAllText(badKey, "export VAST_API_KEY=abc\n");
+        r = await rig.InstallAsync("--api-key-file", badKey, "--binary", rig.Binary("1.0.0"));
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains("does not hold one API key", r.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("abc", r.Stderr, StringComparison.Ordinal);
+        r = await rig.InstallAsync("--listen", "9470", "--binary", rig.Binary("1.0.0"));
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains("expected host:port", r.Stderr, StringComparison.Ordinal);
+        Assert.Equal(before, Tree(rig));
+        Assert.DoesNotContain(rig.SystemctlCalls, c => !c.StartsWith("is-active", StringComparison.Ordinal));
+
+        // No NVIDIA driver: a warning, and the install goes on.
+        var noDriver = NewRig(nvidia: false);
+        r = await noDriver.InstallAsync("--binary", noDriver.Binary("1.0.0"));
+        Assert.True(r.ExitCode == 0, r.Stdout + r.Stderr);
+        Assert.Contains("warning: no NVIDIA driver found", r.Stderr, StringComparison.Ordinal);
+        Assert.True(File.Exists(noDriver.P("/usr/local/bin/vast-host-agent")));
+        // Without a key: local telemetry only.
+        Assert.Contains("\"enabled\": false", File.ReadAllText(noDriver.P("/etc/vast-host-agent/agent.json")), StringComparison.Ordinal);
+    }
+}
