@@ -266,6 +266,10 @@ if [ -n "$api_key_file" ]; then
     tr -d '[:space:]' <"$api_key_file" | write_file "$CRED" 0600
     act chown 0:0 "$CRED"
     say "API key stored in $CRED (mode 0600, root)"
+elif [ ! -f "$CRED" ]; then
+    # Empty until a key is added: systemd's LoadCredential= needs the file to exist.
+    write_file "$CRED" 0600 </dev/null
+    act chown 0:0 "$CRED"
 fi
 
 # The configuration: written only when absent, never overwritten on upgrade.
@@ -274,7 +278,7 @@ if [ -f "$CONF" ]; then
     say "keeping $CONF"
 else
     vast_enabled=false
-    { [ -n "$api_key_file" ] || [ -f "$CRED" ]; } && vast_enabled=true
+    { [ -n "$api_key_file" ] || [ -s "$CRED" ]; } && vast_enabled=true
     write_file "$CONF" 0640 <<EOF
 // vast-host-agent configuration, written by install.sh (never overwritten by a later install).
 // Every option, with its default and what it does: /usr/local/share/$SERVICE/agent.example.json
@@ -326,3 +330,6 @@ $SERVICE $version $([ "$dry_run" -eq 1 ] && echo "would be installed" || echo in
   pricing:  management starts in dry-run: sudo $SERVICE plan --config /etc/$SERVICE/agent.json
   Grafana dashboards and Prometheus alert rules: /usr/local/share/$SERVICE/
 EOF
+if [ ! -s "$CRED" ] && [ -z "$api_key_file" ]; then
+    echo "  Vast API: no key yet (local telemetry only): sudo ./install.sh --api-key-file PATH, then set \"vast\": { \"enabled\": true } in /etc/$SERVICE/agent.json"
+fi

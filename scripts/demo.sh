@@ -27,7 +27,7 @@ while [ $# -gt 0 ]; do
     esac
 done
 
-ensure_apt_packages gcc libc6-dev curl ca-certificates
+ensure_apt_packages gcc libc6-dev zlib1g-dev curl ca-certificates
 ensure_dotnet
 
 demo_dir="$(mktemp -d /tmp/vha-demo.XXXXXX)"

@@ -6,7 +6,7 @@ set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REPO_ROOT"
-ensure_apt_packages gcc libc6-dev
+ensure_apt_packages gcc libc6-dev zlib1g-dev
 ensure_dotnet
 outdir="${1:-$REPO_ROOT/artifacts/publish}"
 publish_agent "$outdir"

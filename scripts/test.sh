@@ -13,7 +13,9 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REPO_ROOT"
 
-ensure_apt_packages gcc libc6-dev curl ca-certificates tzdata prometheus shellcheck docker.io busybox-static
+ensure_apt_packages gcc libc6-dev zlib1g-dev curl ca-certificates tzdata prometheus shellcheck docker.io busybox-static lintian
+# Node.js and npm type-check the Grafana dashboards against @grafana/schema.
+command -v npm >/dev/null 2>&1 || ensure_apt_packages nodejs npm
 ensure_dotnet
 
 # Private dockerds started by the tests live under /tmp/vha-dockerd-*; never leave one running.

@@ -65,8 +65,10 @@ public sealed class VastApiKeyProvider
         var credentials = Environment.GetEnvironmentVariable("CREDENTIALS_DIRECTORY");
         if (!string.IsNullOrEmpty(credentials))
         {
+            // An empty credential is "no key yet": install.sh and the .deb create the file empty so that
+            // systemd's LoadCredential= (which fails the start on a missing file) works before a key is added.
             var path = Path.Combine(credentials, options.ApiKeyCredential);
-            if (File.Exists(path))
+            if (File.Exists(path) && !IsBlank(path))
             {
                 return new VastApiKey(ReadKey(path, "systemd credential " + options.ApiKeyCredential), $"systemd credential {options.ApiKeyCredential}");
             }
@@ -98,6 +100,18 @@ public sealed class VastApiKeyProvider
 
         throw new VastConfigurationException(
             $"enabled but no API key: set apiKeyFile (mode 0600), or provide the systemd credential '{options.ApiKeyCredential}' (LoadCredential=), or the {EnvironmentVariable} environment variable");
+    }
+
+    private static bool IsBlank(string path)
+    {
+        try
+        {
+            return File.ReadAllText(path).Trim().Length == 0;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return false; // ReadKey reports it
+        }
     }
 
     private static string ReadKey(string path, string what)

@@ -13,6 +13,8 @@ public sealed class ScriptTests
         var scripts = Directory.GetFiles(Path.Combine(root, "scripts"), "*.sh")
             .Append(Path.Combine(root, "install.sh"))
             .Append(Path.Combine(root, ".ci", "run"))
+            .Append(Path.Combine(root, "tests", "grafana-schema", "check.sh"))
+            .Concat(new[] { "postinst", "prerm", "postrm" }.Select(s => Path.Combine(root, "packaging", "deb", s)))
             .ToList();
         var psi = new ProcessStartInfo("shellcheck") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = root };
         psi.ArgumentList.Add("-x");

@@ -261,5 +261,9 @@ public sealed class InstallScriptTests
         Assert.True(File.Exists(noDriver.P("/usr/local/bin/vast-host-agent")));
         // Without a key: local telemetry only.
         Assert.Contains("\"enabled\": false", File.ReadAllText(noDriver.P("/etc/vast-host-agent/agent.json")), StringComparison.Ordinal);
+        // The credential exists (empty), so systemd's LoadCredential= does not fail the start.
+        Assert.Equal("", File.ReadAllText(noDriver.P("/etc/vast-host-agent/credentials/vast-api-key")));
+        Assert.Equal("600", Mode(noDriver.P("/etc/vast-host-agent/credentials/vast-api-key")));
+        Assert.Contains("--api-key-file", r.Stdout, StringComparison.Ordinal);
     }
 }

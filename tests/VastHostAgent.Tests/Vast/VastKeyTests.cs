@@ -74,6 +74,26 @@ public sealed class VastKeyTests
     }
 
     [Fact]
+    public async Task An_empty_credential_as_created_before_a_key_is_added_falls_through_to_the_file()
+    {
+        var dir = TestEnvironment.NewTempDirectory("cred");
+        var credentials = Path.Combine(dir, "credentials");
+        Directory.CreateDirectory(credentials);
+        await File.WriteAllTextAsync(Path.Combine(credentials, "vast-api-key"), "");
+        var keyFile = Path.Combine(dir, "vast.key");
+        await File.WriteAllTextAsync(keyFile, Key);
+        File.SetUnixFileMode(keyFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+
+        var (exit, stdout, stderr) = await AgentProcess.RunToExitAsync(
+            ["doctor"],
+            Env(("CREDENTIALS_DIRECTORY", credentials), ("VASTHOST_VAST__APIKEYFILE", keyFile),
+                ("VASTHOST_VAST__READRETRIES", "0"), ("VASTHOST_METRICS__LISTENADDRESS", $"127.0.0.1:{AgentProcess.FreePort()}")));
+        Assert.Equal(1, exit);
+        Assert.Contains($"API key (from file {keyFile})", stdout, StringComparison.Ordinal);
+        Assert.DoesNotContain(Key, stdout + stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task The_environment_variable_is_the_last_resort()
     {
         var (exit, stdout, stderr) = await AgentProcess.RunToExitAsync(
