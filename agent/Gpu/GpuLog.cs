@@ -23,6 +23,9 @@ internal static partial class GpuLog
     [LoggerMessage(1005, LogLevel.Warning, "NVML asked for re-initialisation; re-initialising on the next cycle")]
     public static partial void Reinitialising(ILogger logger);
 
+    [LoggerMessage(1014, LogLevel.Information, "GPU {Index} can be opened again; re-resolving GPUs")]
+    public static partial void DeviceRecovered(ILogger logger, int index);
+
     [LoggerMessage(1006, LogLevel.Warning, "NVML device count changed from {Old} to {New}; re-resolving GPUs")]
     public static partial void DeviceCountChanged(ILogger logger, int old, int @new);
 

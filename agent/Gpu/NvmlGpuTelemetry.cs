@@ -33,6 +33,10 @@ internal sealed unsafe partial class NvmlGpuTelemetry : IGpuTelemetry, IDisposab
 
     private NvmlExports _exports;
     private List<DeviceState> _devices = [];
+
+    // Indices NVML lists but cannot open (a GPU lost or needing a reset before this initialisation): reported
+    // with up = 0 and the NVML code, tried again at every sample, and counted so the device count matches.
+    private List<(int Index, Return Code)> _unopened = [];
     private XidWatcher? _xidWatcher;
     private bool _initialised;
     private bool _reinitRequested;
@@ -71,14 +75,15 @@ internal sealed unsafe partial class NvmlGpuTelemetry : IGpuTelemetry, IDisposab
         }
 
         readings.AddRange(MissingGpus(_devices));
+        readings.AddRange(UnopenedGpus());
 
         if (!_reinitRequested)
         {
             var count = 0u;
             var rc = _exports.CountV2 ? nvmlDeviceGetCount_v2(&count) : nvmlDeviceGetCount(&count);
-            if (Check(null, "nvmlDeviceGetCount", rc) && count != _devices.Count)
+            if (Check(null, "nvmlDeviceGetCount", rc) && count != _devices.Count + _unopened.Count)
             {
-                GpuLog.DeviceCountChanged(_logger, _devices.Count, (int)count);
+                GpuLog.DeviceCountChanged(_logger, _devices.Count + _unopened.Count, (int)count);
                 _reinitRequested = true;
             }
         }
@@ -188,6 +193,7 @@ internal sealed unsafe partial class NvmlGpuTelemetry : IGpuTelemetry, IDisposab
         _initialised = false;
         _reinitRequested = false;
         _devices = [];
+        _unopened = [];
     }
 
     private List<DeviceState> ResolveDevices()
@@ -200,23 +206,32 @@ internal sealed unsafe partial class NvmlGpuTelemetry : IGpuTelemetry, IDisposab
         }
 
         var devices = new List<DeviceState>((int)count);
+        var uuidBuffer = stackalloc byte[DeviceUuidBufferSize];
+        _unopened = [];
         for (var i = 0u; i < count; i++)
         {
             nint handle;
             rc = _exports.HandleByIndexV2 ? nvmlDeviceGetHandleByIndex_v2(i, &handle) : nvmlDeviceGetHandleByIndex(i, &handle);
             if (rc != Return.Success)
             {
-                // A GPU that cannot be opened is reported through the UUID we saw before, if any.
                 CountError("nvmlDeviceGetHandleByIndex", rc);
                 GpuLog.DeviceUnavailable(_logger, (int)i, NvmlCodes.Name(rc));
+                _unopened.Add(((int)i, rc));
                 continue;
             }
 
             var device = new DeviceState(handle);
-            var uuid = ReadDeviceString(device, &nvmlDeviceGetUUID, DeviceUuidBufferSize, "nvmlDeviceGetUUID");
+            var uuidRc = nvmlDeviceGetUUID(handle, uuidBuffer, DeviceUuidBufferSize);
+            var uuid = uuidRc == Return.Success ? DecodeString(new ReadOnlySpan<byte>(uuidBuffer, DeviceUuidBufferSize)) : null;
+            if (uuidRc != Return.Success)
+            {
+                CountError("nvmlDeviceGetUUID", uuidRc);
+            }
+
             if (string.IsNullOrEmpty(uuid))
             {
-                GpuLog.DeviceUnavailable(_logger, (int)i, "no UUID");
+                GpuLog.DeviceUnavailable(_logger, (int)i, uuidRc == Return.Success ? "no UUID" : NvmlCodes.Name(uuidRc));
+                _unopened.Add(((int)i, uuidRc == Return.Success ? Return.Unknown : uuidRc));
                 continue;
             }
 
@@ -490,6 +505,37 @@ internal sealed unsafe partial class NvmlGpuTelemetry : IGpuTelemetry, IDisposab
 
     private static GpuReading Down(DeviceState d) =>
         new() { Identity = d.Identity, Up = false, DownReason = NvmlCodes.Name(d.Down!.Value) };
+
+    /// <summary>
+    /// GPUs NVML lists but could not open at this initialisation (lost before the agent started): up = 0 with
+    /// the NVML code, under the identity seen earlier in this process if any (else index only). One handle
+    /// call each per sample notices a recovery, which re-initialises.
+    /// </summary>
+    private List<GpuReading> UnopenedGpus()
+    {
+        var readings = new List<GpuReading>(_unopened.Count);
+        foreach (var (index, code) in _unopened)
+        {
+            nint handle;
+            var rc = _exports.HandleByIndexV2 ? nvmlDeviceGetHandleByIndex_v2((uint)index, &handle) : nvmlDeviceGetHandleByIndex((uint)index, &handle);
+            if (rc == Return.Success && !_reinitRequested)
+            {
+                GpuLog.DeviceRecovered(_logger, index);
+                _reinitRequested = true;
+            }
+
+            var identity = _everSeen.Values.FirstOrDefault(g => g.Index == index && _devices.All(d => d.Identity.Uuid != g.Uuid))
+                ?? new GpuIdentity(index, "", "unknown", "", null, null, null);
+            if (identity.Uuid.Length > 0)
+            {
+                continue; // already reported by MissingGpus under its UUID
+            }
+
+            readings.Add(new GpuReading { Identity = identity, Up = false, DownReason = NvmlCodes.Name(code) });
+        }
+
+        return readings;
+    }
 
     private List<GpuReading> MissingGpus(IReadOnlyList<DeviceState> present)
     {

@@ -27,8 +27,8 @@ public sealed class SnapshotExporter : IDisposable
     private Rendering? _cached;
 
     // Self
-    private readonly Gauge _nvmlUp;
-    private readonly Gauge _gpuCount;
+    private readonly TrackedGauge _nvmlUp;
+    private readonly TrackedGauge _gpuCount;
     private readonly TrackedGauge _collectorUp;
     private readonly TrackedGauge _collectorLastSuccess;
     private readonly TrackedGauge _collectorDuration;
@@ -99,8 +99,9 @@ public sealed class SnapshotExporter : IDisposable
         var build = f.CreateGauge("vasthost_build_info", "Agent build: version, git revision and .NET runtime. Always 1.", "version", "revision", "dotnet");
         build.WithLabels(BuildInfo.Version, BuildInfo.Revision, Environment.Version.ToString()).Set(1);
 
-        _nvmlUp = f.CreateGauge("vasthost_nvml_up", "1 when the NVML library is loaded and initialised, else 0.");
-        _gpuCount = f.CreateGauge("vasthost_gpus", "Number of GPUs NVML reports (0 while NVML is down).");
+        // Both absent with gpu.enabled = false (a machine without NVIDIA GPUs is not "NVML down").
+        _nvmlUp = Gauge(f, "vasthost_nvml_up", "1 when the NVML library is loaded and initialised, else 0.");
+        _gpuCount = Gauge(f, "vasthost_gpus", "Number of GPUs NVML reports (0 while NVML is down).");
         _collectorUp = Gauge(f, "vasthost_collector_up", "1 when the collector's last run succeeded, else 0.", "collector");
         _collectorLastSuccess = Gauge(f, "vasthost_collector_last_success_timestamp_seconds", "Unix time of the collector's last successful run.", "collector");
         _collectorDuration = Gauge(f, "vasthost_collector_duration_seconds", "Duration of the collector's last run.", "collector");
@@ -269,12 +270,13 @@ public sealed class SnapshotExporter : IDisposable
 
     private void ApplyGpus(GpuSample? sample)
     {
-        _nvmlUp.Set(sample?.NvmlUp == true ? 1 : 0);
-        _gpuCount.Set(sample?.Gpus.Count(g => g.Up) ?? 0);
         if (sample is null)
         {
-            return;
+            return; // gpu.enabled = false, or before the first sample
         }
+
+        _nvmlUp.Set(sample.NvmlUp ? 1 : 0);
+        _gpuCount.Set(sample.Gpus.Count(g => g.Up));
 
         foreach (var e in sample.Errors)
         {

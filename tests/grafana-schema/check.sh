@@ -3,7 +3,7 @@
 # @grafana/schema (versions pinned in package.json / package-lock.json), after checking the dashboards'
 # own conventions (lint.mjs). Exits non-zero on any problem.
 #
-#   tests/grafana-schema/check.sh
+#   tests/grafana-schema/check.sh      (VASTHOST_DASHBOARDS_DIR=DIR checks the dashboards in DIR instead)
 #
 # Needs node and npm; installs the pinned packages with `npm ci` when node_modules is missing or was
 # installed from a different package-lock.json.

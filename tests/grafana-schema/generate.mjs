@@ -13,7 +13,7 @@ import * as schema from '@grafana/schema';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '../..');
-const dashboardsDir = join(repo, 'packaging/grafana/dashboards');
+const dashboardsDir = process.env.VASTHOST_DASHBOARDS_DIR ?? join(repo, 'packaging/grafana/dashboards');
 const out = join(here, 'generated/dashboards.ts');
 
 const ENUMS = ['FieldColorModeId', 'ThresholdsMode', 'MappingType', 'SpecialValueMatch'];

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '../..');
-const dir = join(repo, 'packaging/grafana/dashboards');
+const dir = process.env.VASTHOST_DASHBOARDS_DIR ?? join(repo, 'packaging/grafana/dashboards');
 const problems = [];
 
 // Metric families from docs/metrics.md tables: | `name` | type | …

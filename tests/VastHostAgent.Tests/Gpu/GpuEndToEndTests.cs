@@ -175,17 +175,33 @@ public sealed class GpuEndToEndTests
     }
 
     [Fact]
-    public async Task A_GPU_needing_a_reset_reports_down()
+    public async Task A_GPU_already_down_when_the_agent_starts_reports_down_by_index_without_a_reinit_loop_and_comes_back()
     {
         var dir = TestEnvironment.NewTempDirectory("reset");
         var state = ThreeGpus(dir);
         state.Set("gpu.2.reset_required", "1");
-        await using var agent = AgentProcess.Start(new AgentConfig { FakeNvmlState = state.Path });
+        var stats = Path.Combine(dir, "stats");
+        await using var agent = AgentProcess.Start(new AgentConfig { FakeNvmlState = state.Path, Environment = { ["FAKE_NVML_STATS"] = stats } });
         var m = await agent.ScrapeUntilAsync(e => e.Value("vasthost_gpu_up", ("uuid", Gpu0)) == 1, "GPU 0 up");
-        // Identity could not be read at start for GPU 2 (the handle itself fails), so it never appears;
-        // the other two report normally.
+        // NVML lists GPU 2 but cannot open it: it is down (alerts fire) under its index, the others report.
+        var down = Assert.Single(m.Where("vasthost_gpu_up", ("gpu", "2")));
+        Assert.Equal(0, down.Value);
+        Assert.Equal("", down.Label("uuid"));
         Assert.Equal(2, m.Value("vasthost_gpus"));
         Assert.Contains(m.Named("vasthost_nvml_errors_total"), s => s.Label("code") == "RESET_REQUIRED");
+        Assert.Contains("GPU 2 cannot be opened: RESET_REQUIRED", agent.StandardOutput, StringComparison.Ordinal);
+
+        // The count NVML reports matches (3 = 2 open + 1 unopened): no re-initialisation at every sample.
+        var samples = m.Value("vasthost_collector_last_success_timestamp_seconds", ("collector", "gpu"));
+        await agent.ScrapeUntilAsync(e => e.Value("vasthost_collector_last_success_timestamp_seconds", ("collector", "gpu")) >= samples + 3, "three more samples");
+        Assert.Equal(1, ReadStat(stats, "init_calls"));
+
+        // After the reset it is opened again (one re-initialisation) and reports under its UUID.
+        state.Remove("gpu.2.reset_required");
+        m = await agent.ScrapeUntilAsync(e => e.Value("vasthost_gpu_up", ("uuid", Gpu2)) == 1, "GPU 2 back");
+        Assert.Empty(m.Where("vasthost_gpu_up", ("uuid", "")));
+        Assert.Equal(3, m.Value("vasthost_gpus"));
+        Assert.Equal(2, ReadStat(stats, "init_calls"));
     }
 
     [Fact]

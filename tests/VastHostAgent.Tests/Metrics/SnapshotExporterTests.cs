@@ -45,6 +45,12 @@ public sealed class SnapshotExporterTests
         var none = await Render(exporter);
         Assert.Equal(0, none.Value("vasthost_nvml_up"));
         Assert.Empty(none.Named("vasthost_gpu_utilization_ratio"));
+
+        // gpu.enabled = false: no GPU sample at all, which is not "NVML down" (no alert on a machine without GPUs).
+        store.Update(s => s with { Gpu = null });
+        var disabled = await Render(exporter);
+        Assert.Empty(disabled.Named("vasthost_nvml_up"));
+        Assert.Empty(disabled.Named("vasthost_gpus"));
     }
 
     [Fact]

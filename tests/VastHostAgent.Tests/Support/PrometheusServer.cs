@@ -1,0 +1,138 @@
+using System.Diagnostics;
+using System.Text.Json.Nodes;
+
+namespace VastHostAgent.Tests.Support;
+
+/// <summary>A real Prometheus server (Debian's package) on a free loopback port, with a private TSDB; queried over its HTTP API.</summary>
+public sealed class PrometheusServer : IAsyncDisposable
+{
+    private readonly Process _process;
+    private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(20) };
+    private readonly List<string> _log = [];
+
+    private PrometheusServer(Process process, int port, string directory)
+    {
+        _process = process;
+        Port = port;
+        Directory = directory;
+        _process.OutputDataReceived += (_, e) => Append(e.Data);
+        _process.ErrorDataReceived += (_, e) => Append(e.Data);
+        _process.BeginOutputReadLine();
+        _process.BeginErrorReadLine();
+    }
+
+    public int Port { get; }
+
+    public string Directory { get; }
+
+    public Uri BaseUrl => new($"http://127.0.0.1:{Port}/");
+
+    public string Log
+    {
+        get
+        {
+            lock (_log)
+            {
+                return string.Join('\n', _log.TakeLast(40));
+            }
+        }
+    }
+
+    private void Append(string? line)
+    {
+        if (line is not null)
+        {
+            lock (_log)
+            {
+                _log.Add(line);
+            }
+        }
+    }
+
+    /// <summary>Starts Prometheus with the given prometheus.yml text (and rule files placed in the same directory by the caller).</summary>
+    public static async Task<PrometheusServer> StartAsync(string directory, string configYaml)
+    {
+        var config = Path.Combine(directory, "prometheus.yml");
+        await File.WriteAllTextAsync(config, configYaml);
+        var port = AgentProcess.FreePort();
+        var psi = new ProcessStartInfo("prometheus")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            WorkingDirectory = directory,
+        };
+        foreach (var a in new[]
+                 {
+                     "--config.file=" + config, "--storage.tsdb.path=" + Path.Combine(directory, "tsdb"), $"--web.listen-address=127.0.0.1:{port}",
+                     "--log.level=warn",
+                 })
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        Process process;
+        try
+        {
+            process = Process.Start(psi)!;
+        }
+        catch (System.ComponentModel.Win32Exception ex)
+        {
+            throw new InvalidOperationException("prometheus is not installed: run scripts/test.sh (it installs Debian's prometheus package)", ex);
+        }
+
+        var server = new PrometheusServer(process, port, directory);
+        await Poll.UntilAsync(async () =>
+        {
+            if (process.HasExited)
+            {
+                throw new InvalidOperationException("prometheus exited: " + server.Log);
+            }
+
+            try
+            {
+                using var r = await server._http.GetAsync(new Uri(server.BaseUrl, "-/ready"));
+                return r.IsSuccessStatusCode;
+            }
+            catch (HttpRequestException)
+            {
+                return false;
+            }
+        }, ok => ok, TimeSpan.FromSeconds(60), "Prometheus ready");
+        return server;
+    }
+
+    /// <summary>An instant query; returns the result array (vector) or a one-element array for a scalar. Throws on a query error.</summary>
+    public async Task<JsonArray> QueryAsync(string promql)
+    {
+        var url = new Uri(BaseUrl, "api/v1/query?query=" + Uri.EscapeDataString(promql));
+        using var response = await _http.GetAsync(url);
+        var body = JsonNode.Parse(await response.Content.ReadAsStringAsync())!;
+        if ((string?)body["status"] != "success")
+        {
+            throw new InvalidOperationException($"query failed ({(string?)body["errorType"]}: {(string?)body["error"]}): {promql}");
+        }
+
+        var data = body["data"]!;
+        return (string?)data["resultType"] switch
+        {
+            "vector" or "matrix" => data["result"]!.AsArray(),
+            _ => [data["result"]!.DeepClone()],
+        };
+    }
+
+    public async Task<JsonNode> GetAsync(string path) =>
+        JsonNode.Parse(await _http.GetStringAsync(new Uri(BaseUrl, path)))!["data"]!;
+
+    public async ValueTask DisposeAsync()
+    {
+        _http.Dispose();
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync();
+        }
+
+        _process.Dispose();
+    }
+}
