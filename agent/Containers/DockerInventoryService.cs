@@ -37,6 +37,7 @@ internal sealed class DockerInventoryService : BackgroundService, IContainerInve
     private readonly TimeProvider _time;
     private readonly ILogger<DockerInventoryService> _logger;
     private readonly Dictionary<string, ContainerInfo> _containers = new(StringComparer.Ordinal);
+    private TimeSpan _lastResyncDuration;
     private readonly Uri _endpoint;
     private string? _lastEventSince;
     private string? _engineVersion;
@@ -252,6 +253,20 @@ internal sealed class DockerInventoryService : BackgroundService, IContainerInve
 
     private async Task ResyncAsync(DockerClient client, CancellationToken cancellationToken)
     {
+        var started = _time.GetTimestamp();
+        try
+        {
+            await ResyncCoreAsync(client, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            // Published as the collector's duration: list + inspect of new or changed containers.
+            _lastResyncDuration = _time.GetElapsedTime(started);
+        }
+    }
+
+    private async Task ResyncCoreAsync(DockerClient client, CancellationToken cancellationToken)
+    {
         using var timeout = Timeout(cancellationToken);
         var listed = await client.Containers.ListContainersAsync(new ContainersListParameters { All = true }, timeout.Token).ConfigureAwait(false);
         var seen = new HashSet<string>(StringComparer.Ordinal);
@@ -385,7 +400,7 @@ internal sealed class DockerInventoryService : BackgroundService, IContainerInve
         var staleAfter = SamplingService.StaleAfter(_options.ResyncInterval);
         _store.Update(s =>
         {
-            var status = new CollectorStatus(CollectorName, now, up ? now : s.Collectors.GetValueOrDefault(CollectorName)?.LastSuccess, TimeSpan.Zero, up, problem, staleAfter);
+            var status = new CollectorStatus(CollectorName, now, up ? now : s.Collectors.GetValueOrDefault(CollectorName)?.LastSuccess, _lastResyncDuration, up, problem, staleAfter);
             return s with { Docker = state, Timestamp = now, Collectors = s.Collectors.SetItem(CollectorName, status) };
         });
     }

@@ -25,6 +25,43 @@ public sealed class MarketData(IVastClient client, TimeProvider time)
         _ => (8, 1024),
     };
 
+    /// <summary>
+    /// Host-side per-GPU prices of comparable offers: this host's own offers excluded, offers with missing or
+    /// absurd numbers (or outside the model and GPU-count bucket) counted as malformed. Pure.
+    /// </summary>
+    public static (List<double> Prices, int OwnExcluded, int Malformed) PeerPrices(
+        IReadOnlyList<VastOffer> offers, long machineId, long? hostId, string gpuName, int low, int high, double share)
+    {
+        var prices = new List<double>(offers.Count);
+        int ownExcluded = 0, malformed = 0;
+        foreach (var offer in offers)
+        {
+            if (offer.MachineId == machineId || (hostId is not null && offer.HostId == hostId))
+            {
+                ownExcluded++;
+                continue;
+            }
+
+            if (offer.DphBase is not { } dph || offer.NumGpus is not { } n || n <= 0 || !double.IsFinite(dph) || dph <= 0
+                || !string.Equals(offer.GpuName, gpuName, StringComparison.Ordinal) || n < low || n > high)
+            {
+                malformed++;
+                continue;
+            }
+
+            var perGpu = dph / n * share;
+            if (perGpu is < 0.001 or > 1000)
+            {
+                malformed++;
+                continue;
+            }
+
+            prices.Add(perGpu);
+        }
+
+        return (prices, ownExcluded, malformed);
+    }
+
     public async Task<(MarketSnapshot Snapshot, long? HostId)> FetchAsync(
         VastMachine machine, long? knownHostId, MarketPricingOptions options, DateTimeOffset now, CancellationToken cancellationToken)
     {
@@ -66,32 +103,7 @@ public sealed class MarketData(IVastClient client, TimeProvider time)
         }
 
         var offers = await client.SearchOffersAsync(query, cancellationToken).ConfigureAwait(false);
-        var prices = new List<double>(offers.Count);
-        int ownExcluded = 0, malformed = 0;
-        foreach (var offer in offers)
-        {
-            if (offer.MachineId == machineId || (hostId is not null && offer.HostId == hostId))
-            {
-                ownExcluded++;
-                continue;
-            }
-
-            if (offer.DphBase is not { } dph || offer.NumGpus is not { } n || n <= 0 || !double.IsFinite(dph) || dph <= 0
-                || !string.Equals(offer.GpuName, gpuName, StringComparison.Ordinal) || n < low || n > high)
-            {
-                malformed++;
-                continue;
-            }
-
-            var perGpu = dph / n * share;
-            if (perGpu is < 0.001 or > 1000)
-            {
-                malformed++;
-                continue;
-            }
-
-            prices.Add(perGpu);
-        }
+        var (prices, ownExcluded, malformed) = PeerPrices(offers, machineId, hostId, gpuName, low, high, share);
 
         IReadOnlyDictionary<int, double>? percentiles = null;
         double metricsCount = 0;

@@ -108,6 +108,7 @@ public sealed partial class PrometheusEndToEndTests(DockerFixture docker, ITestO
         var rig03 = emulator.State.AddMachine("rig-03", numGpus: 2);
         emulator.State.SetOnline(rig03, false);
         var rig04 = emulator.State.AddMachine("rig-04", numGpus: 1);
+        emulator.State.SetRateLimits(false); // the setup's two back-to-back create_asks are not what is tested
         using (var http = new HttpClient())
         {
             http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", emulator.ApiKey);
@@ -118,6 +119,8 @@ public sealed partial class PrometheusEndToEndTests(DockerFixture docker, ITestO
                 Assert.True((bool?)JsonNode.Parse(await listed.Content.ReadAsStringAsync())!["success"], "create_asks for " + machine);
             }
         }
+
+        emulator.State.SetRateLimits(true, 0.02);
 
         // ---- rig A: healthy. 4 GPUs, two Vast instances on them, market pricing in dry-run, a window in 10 days.
         var dirA = TestEnvironment.NewTempDirectory("e2e-a");
