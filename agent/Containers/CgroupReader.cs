@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Globalization;
 using System.Text.RegularExpressions;
 
@@ -29,37 +30,51 @@ public sealed partial class CgroupReader(string procRoot, string cgroupRoot) : I
 
     private readonly string _cgroupRoot = cgroupRoot;
 
+    // Where each container's files are, found once per container process (reading /proc/<pid>/cgroup and
+    // probing the hierarchy's mount points at every sample costs more than reading the counters).
+    private readonly ConcurrentDictionary<string, CgroupPaths> _paths = new(StringComparer.Ordinal);
+
+    private sealed record CgroupPaths(int Pid, bool V1, string? CpuDir, string? MemoryDir, string NetDev);
+
     public ContainerUsage? Read(string containerId, int pid)
     {
-        var lines = ReadLines(Path.Combine(procRoot, pid.ToString(CultureInfo.InvariantCulture), "cgroup"));
-        if (lines is null)
+        if (!_paths.TryGetValue(containerId, out var paths) || paths.Pid != pid)
         {
-            return null;
+            paths = Resolve(pid);
+            if (paths is null)
+            {
+                return null;
+            }
+
+            if (_paths.Count >= 4096)
+            {
+                _paths.Clear(); // containers come and go: never grows without bound
+            }
+
+            _paths[containerId] = paths;
         }
 
-        var (v1, v2) = ParseCgroupFile(lines);
         double? cpuSeconds;
         ulong? usage, limit, inactive;
-        if (v1.ContainsKey("memory") || v1.Keys.Any(k => k.Contains("cpuacct", StringComparison.Ordinal)))
+        if (paths.V1)
         {
-            var memoryDir = Find(v1, "memory");
-            var cpuDir = Find(v1, "cpuacct");
-            cpuSeconds = ReadUInt(cpuDir, "cpuacct.usage") / 1e9;
-            usage = ReadUInt(memoryDir, "memory.usage_in_bytes");
-            limit = ReadUInt(memoryDir, "memory.limit_in_bytes");
-            inactive = ReadStat(memoryDir, "memory.stat", "total_inactive_file");
-        }
-        else if (v2 is not null)
-        {
-            var dir = Path.Combine(_cgroupRoot, v2.TrimStart('/'));
-            cpuSeconds = ReadStat(dir, "cpu.stat", "usage_usec") / 1e6;
-            usage = ReadUInt(dir, "memory.current");
-            limit = ReadUInt(dir, "memory.max"); // "max" does not parse: unlimited
-            inactive = ReadStat(dir, "memory.stat", "inactive_file");
+            cpuSeconds = ReadUInt(paths.CpuDir, "cpuacct.usage") / 1e9;
+            usage = ReadUInt(paths.MemoryDir, "memory.usage_in_bytes");
+            limit = ReadUInt(paths.MemoryDir, "memory.limit_in_bytes");
+            inactive = ReadStat(paths.MemoryDir, "memory.stat", "total_inactive_file");
         }
         else
         {
-            return null;
+            cpuSeconds = ReadStat(paths.CpuDir, "cpu.stat", "usage_usec") / 1e6;
+            usage = ReadUInt(paths.MemoryDir, "memory.current");
+            limit = ReadUInt(paths.MemoryDir, "memory.max"); // "max" does not parse: unlimited
+            inactive = ReadStat(paths.MemoryDir, "memory.stat", "inactive_file");
+        }
+
+        if (cpuSeconds is null && usage is null && !File.Exists(Path.Combine(procRoot, pid.ToString(CultureInfo.InvariantCulture), "cgroup")))
+        {
+            _paths.TryRemove(containerId, out _);
+            return null; // the process is gone
         }
 
         if (limit >= UnlimitedThreshold)
@@ -68,8 +83,32 @@ public sealed partial class CgroupReader(string procRoot, string cgroupRoot) : I
         }
 
         ulong? workingSet = usage is { } u ? u - Math.Min(u, inactive ?? 0) : null;
-        var (rx, tx) = ReadNetwork(pid);
+        var (rx, tx) = ReadNetwork(paths.NetDev);
         return new ContainerUsage(containerId, cpuSeconds, null, usage, workingSet, limit, rx, tx);
+    }
+
+    private CgroupPaths? Resolve(int pid)
+    {
+        var lines = ReadLines(Path.Combine(procRoot, pid.ToString(CultureInfo.InvariantCulture), "cgroup"));
+        if (lines is null)
+        {
+            return null;
+        }
+
+        var (v1, v2) = ParseCgroupFile(lines);
+        var netDev = Path.Combine(procRoot, pid.ToString(CultureInfo.InvariantCulture), "net", "dev");
+        if (v1.ContainsKey("memory") || v1.Keys.Any(k => k.Contains("cpuacct", StringComparison.Ordinal)))
+        {
+            return new CgroupPaths(pid, true, Find(v1, "cpuacct"), Find(v1, "memory"), netDev);
+        }
+
+        if (v2 is not null)
+        {
+            var dir = Path.Combine(_cgroupRoot, v2.TrimStart('/'));
+            return new CgroupPaths(pid, false, dir, dir, netDev);
+        }
+
+        return null;
     }
 
     public string? ContainerIdOf(int pid)
@@ -144,33 +183,57 @@ public sealed partial class CgroupReader(string procRoot, string cgroupRoot) : I
         return null;
     }
 
-    private (ulong? Rx, ulong? Tx) ReadNetwork(int pid)
+    private static (ulong? Rx, ulong? Tx) ReadNetwork(string netDev)
     {
-        var lines = ReadLines(Path.Combine(procRoot, pid.ToString(CultureInfo.InvariantCulture), "net", "dev"));
-        if (lines is null)
+        var buffer = Buffer;
+        var length = ReadSmall(netDev, buffer);
+        if (length < 0)
         {
             return (null, null);
         }
 
         ulong rx = 0, tx = 0;
-        foreach (var line in lines)
+        foreach (var range in buffer.AsSpan(0, length).Split((byte)'\n'))
         {
-            var colon = line.IndexOf(':', StringComparison.Ordinal);
+            var line = buffer.AsSpan(0, length)[range];
+            var colon = line.IndexOf((byte)':');
             if (colon < 0)
             {
                 continue; // header lines
             }
 
-            var name = line[..colon].Trim();
-            if (name == "lo")
+            if (line[..colon].Trim((byte)' ').SequenceEqual("lo"u8))
             {
                 continue;
             }
 
-            var fields = line[(colon + 1)..].Split(' ', StringSplitOptions.RemoveEmptyEntries);
-            if (fields.Length >= 9
-                && ulong.TryParse(fields[0], NumberStyles.None, CultureInfo.InvariantCulture, out var r)
-                && ulong.TryParse(fields[8], NumberStyles.None, CultureInfo.InvariantCulture, out var t))
+            // Fields after the colon: receive bytes is the 1st, transmit bytes the 9th.
+            var fields = line[(colon + 1)..];
+            int index = 0;
+            ulong r = 0, t = 0;
+            var ok = 0;
+            foreach (var f in fields.Split((byte)' '))
+            {
+                var field = fields[f];
+                if (field.IsEmpty)
+                {
+                    continue;
+                }
+
+                if (index == 0 && ulong.TryParse(field, NumberStyles.None, CultureInfo.InvariantCulture, out r))
+                {
+                    ok++;
+                }
+                else if (index == 8 && ulong.TryParse(field, NumberStyles.None, CultureInfo.InvariantCulture, out t))
+                {
+                    ok++;
+                    break;
+                }
+
+                index++;
+            }
+
+            if (ok == 2)
             {
                 rx += r;
                 tx += t;
@@ -187,8 +250,9 @@ public sealed partial class CgroupReader(string procRoot, string cgroupRoot) : I
             return null;
         }
 
-        var text = ReadText(Path.Combine(dir, file));
-        return text is not null && ulong.TryParse(text.AsSpan().Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var v) ? v : null;
+        var buffer = Buffer;
+        var length = ReadSmall(Path.Combine(dir, file), buffer);
+        return length >= 0 && ulong.TryParse(buffer.AsSpan(0, length).Trim("\n "u8), NumberStyles.None, CultureInfo.InvariantCulture, out var v) ? v : null;
     }
 
     private static ulong? ReadStat(string? dir, string file, string key)
@@ -198,11 +262,22 @@ public sealed partial class CgroupReader(string procRoot, string cgroupRoot) : I
             return null;
         }
 
-        var lines = ReadLines(Path.Combine(dir, file));
-        foreach (var line in lines ?? [])
+        var buffer = Buffer;
+        var length = ReadSmall(Path.Combine(dir, file), buffer);
+        if (length < 0)
         {
-            if (line.StartsWith(key, StringComparison.Ordinal) && line.Length > key.Length && line[key.Length] == ' '
-                && ulong.TryParse(line.AsSpan(key.Length + 1).Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var v))
+            return null;
+        }
+
+        var text = buffer.AsSpan(0, length);
+        Span<byte> prefix = stackalloc byte[key.Length + 1];
+        var written = System.Text.Encoding.ASCII.GetBytes(key, prefix);
+        prefix[written] = (byte)' ';
+        foreach (var range in text.Split((byte)'\n'))
+        {
+            var line = text[range];
+            if (line.StartsWith(prefix)
+                && ulong.TryParse(line[prefix.Length..].Trim((byte)' '), NumberStyles.None, CultureInfo.InvariantCulture, out var v))
             {
                 return v;
             }
@@ -211,15 +286,36 @@ public sealed partial class CgroupReader(string procRoot, string cgroupRoot) : I
         return null;
     }
 
-    private static string? ReadText(string path)
+    // One buffer per thread: cgroup and /proc files of one container are a few hundred bytes to a few kB.
+    [ThreadStatic]
+    private static byte[]? t_buffer;
+
+    private static byte[] Buffer => t_buffer ??= new byte[16 * 1024];
+
+    /// <summary>Reads a small (pseudo-)file into the buffer; -1 when it cannot be read (the process exited).</summary>
+    private static int ReadSmall(string path, byte[] buffer)
     {
         try
         {
-            return File.ReadAllText(path);
+            using var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+            var total = 0;
+            while (total < buffer.Length)
+            {
+                // /proc files report size 0: read until end of file.
+                var n = RandomAccess.Read(handle, buffer.AsSpan(total), total);
+                if (n == 0)
+                {
+                    break;
+                }
+
+                total += n;
+            }
+
+            return total;
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            return null;
+            return -1;
         }
     }
 
