@@ -335,6 +335,10 @@ per snapshot), which the samplers replace in the background (tested in \`GpuEndT
 $( [ -n "$micro_text" ] && printf '\n## BenchmarkDotNet (short job, in-process)\n\n%s\n' "$micro_text")
 EOF
 )"
+# The analysis that goes with the figures (what was tried, what blocks a target) is kept by hand.
+if [ -f "$REPO_ROOT/docs/performance-notes.md" ]; then
+    report+=$'\n\n'"$(cat "$REPO_ROOT/docs/performance-notes.md")"
+fi
 printf '%s\n' "$report" >"$out"
 printf '%s\n' "$report"
 log "written to $out"
