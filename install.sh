@@ -188,10 +188,11 @@ if [ -f "$CONF" ]; then
     effective_listen="${configured:-127.0.0.1:9470}"
 fi
 port="${effective_listen##*:}"
-host="${effective_listen%:*}"
-case "$host" in 0.0.0.0|"*"|+|"[::]") host=127.0.0.1 ;; esac
-host="${host#[}"; host="${host%]}"
-if ! systemctl_quiet is-active "$SERVICE.service" && (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null; then
+# Where a local client reaches it: a wildcard address means this machine's loopback.
+local_host="${effective_listen%:*}"
+case "$local_host" in 0.0.0.0|"*"|+) local_host=127.0.0.1 ;; "[::]") local_host="[::1]" ;; esac
+tcp_host="${local_host#[}"; tcp_host="${tcp_host%]}"
+if ! systemctl_quiet is-active "$SERVICE.service" && (exec 3<>"/dev/tcp/$tcp_host/$port") 2>/dev/null; then
     die "port $port is in use by another program ($effective_listen): stop it, or pass --listen with a free port (or change metrics.listenAddress in $CONF)"
 fi
 
@@ -317,14 +318,12 @@ if [ "$start" -eq 1 ]; then
     fi
 fi
 
-metrics_host="${effective_listen%:*}"
-case "$metrics_host" in 0.0.0.0|"*"|+) metrics_host=127.0.0.1 ;; "[::]") metrics_host="[::1]" ;; esac
 cat <<EOF
 
 $SERVICE $version $([ "$dry_run" -eq 1 ] && echo "would be installed" || echo installed)$([ "$start" -eq 1 ] && echo " and running").
   status:   systemctl status $SERVICE
   logs:     journalctl -u $SERVICE -f
-  metrics:  curl -s http://$metrics_host:$port/metrics | head
+  metrics:  curl -s http://$local_host:$port/metrics | head
   check:    sudo $SERVICE doctor --config /etc/$SERVICE/agent.json
   config:   /etc/$SERVICE/agent.json (then: sudo systemctl restart $SERVICE)
   pricing:  management starts in dry-run: sudo $SERVICE plan --config /etc/$SERVICE/agent.json

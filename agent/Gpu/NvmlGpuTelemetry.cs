@@ -508,8 +508,8 @@ internal sealed unsafe partial class NvmlGpuTelemetry : IGpuTelemetry, IDisposab
 
     /// <summary>
     /// GPUs NVML lists but could not open at this initialisation (lost before the agent started): up = 0 with
-    /// the NVML code, under the identity seen earlier in this process if any (else index only). One handle
-    /// call each per sample notices a recovery, which re-initialises.
+    /// the NVML code, under their index (those seen earlier in this process are MissingGpus' to report). One
+    /// handle call each per sample notices a recovery, which re-initialises.
     /// </summary>
     private List<GpuReading> UnopenedGpus()
     {
@@ -524,13 +524,12 @@ internal sealed unsafe partial class NvmlGpuTelemetry : IGpuTelemetry, IDisposab
                 _reinitRequested = true;
             }
 
-            var identity = _everSeen.Values.FirstOrDefault(g => g.Index == index && _devices.All(d => d.Identity.Uuid != g.Uuid))
-                ?? new GpuIdentity(index, "", "unknown", "", null, null, null);
-            if (identity.Uuid.Length > 0)
+            if (_everSeen.Values.Any(g => g.Index == index && _devices.All(d => d.Identity.Uuid != g.Uuid)))
             {
-                continue; // already reported by MissingGpus under its UUID
+                continue; // seen earlier in this process: MissingGpus reports it under its UUID
             }
 
+            var identity = new GpuIdentity(index, "", "unknown", "", null, null, null);
             readings.Add(new GpuReading { Identity = identity, Up = false, DownReason = NvmlCodes.Name(code) });
         }
 

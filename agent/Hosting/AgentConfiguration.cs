@@ -191,6 +191,15 @@ public static partial class AgentConfiguration
         return match.Success ? $"{prefix}{NestedMember(match)}: {match.Groups["message"].Value}" : prefix + failure;
     }
 
+    /// <summary>Adds a nested section validator's failures to <paramref name="failures"/>, each named with its full key.</summary>
+    public static void AddFailures(List<string> failures, ValidateOptionsResult result, string prefix)
+    {
+        if (result.Failed)
+        {
+            failures.AddRange(result.Failures.Select(f => NormalizeFailure(prefix, f)));
+        }
+    }
+
     /// <summary>"ManagementOptions.Pricing.Market" + "MinPeers" → "Pricing.Market.MinPeers" (nested sections validated with [ValidateObjectMembers]).</summary>
     private static string NestedMember(Match match)
     {

@@ -109,14 +109,14 @@ public sealed partial class MaintenanceCoordinator(
                 if (apply)
                 {
                     GuardTripped(logger, reason, guard.Policy);
-                    journal.Write([Journal(now, "fault guard", "trip", guard.Policy == "unlist" ? "unlist" : "remove_default_job", reason, dryRun)]);
+                    journal.Write([Reconciler.Entry(now, "fault guard", "trip", guard.Policy == "unlist" ? "unlist" : "remove_default_job", dryRun, reason)]);
                     metrics.GuardTrip();
                 }
             }
             else if (verdict.Cleared && apply)
             {
                 GuardCleared(logger);
-                journal.Write([Journal(now, "fault guard", "clear", "conditions_cleared", "every condition stayed clear for faultGuard.clearFor: restoring the listing", dryRun)]);
+                journal.Write([Reconciler.Entry(now, "fault guard", "clear", "conditions_cleared", dryRun, "every condition stayed clear for faultGuard.clearFor: restoring the listing")]);
             }
 
             if (apply)
@@ -223,7 +223,7 @@ public sealed partial class MaintenanceCoordinator(
                     {
                         if (w.State != WindowState.Deferred || w.Start != newStart)
                         {
-                            journal.Write([Journal(now, "maintenance window", "skip", "dry_run", $"{w.Id}: would defer: {why}", true)]);
+                            journal.Write([Reconciler.Entry(now, "maintenance window", "skip", "dry_run", true, $"{w.Id}: would defer: {why}")]);
                         }
 
                         return new(w);
@@ -332,7 +332,7 @@ public sealed partial class MaintenanceCoordinator(
         if (live)
         {
             WindowTransitioned(logger, w.Id, w.State, to, why);
-            journal.Write([Journal(now, "maintenance window", to, w.State + "_to_" + to, $"{w.Id}: {why}", false)]);
+            journal.Write([Reconciler.Entry(now, "maintenance window", to, w.State + "_to_" + to, false, $"{w.Id}: {why}")]);
         }
 
         return w.To(to, now, why);
@@ -343,7 +343,7 @@ public sealed partial class MaintenanceCoordinator(
     {
         if (!live)
         {
-            journal.Write([Journal(now, "mutation", "skip", "dry_run", summary, true)]);
+            journal.Write([Reconciler.Entry(now, "mutation", "skip", "dry_run", true, summary)]);
             metrics.Mutation(endpoint, "dry_run");
             _calls.Add((new PlannedMutation(endpoint, summary), "dry_run"));
             return false;
@@ -353,7 +353,7 @@ public sealed partial class MaintenanceCoordinator(
         var recent = managementState.Load().Mutations.Where(t => now - t < TimeSpan.FromHours(1)).ToList();
         if (recent.Count >= budget)
         {
-            journal.Write([Journal(now, "mutation", "skip", "skipped_budget", $"{summary}: mutation budget of {budget}/hour used up", false)]);
+            journal.Write([Reconciler.Entry(now, "mutation", "skip", "skipped_budget", false, $"{summary}: mutation budget of {budget}/hour used up")]);
             metrics.Mutation(endpoint, "skipped_budget");
             _calls.Add((new PlannedMutation(endpoint, summary), "skipped_budget"));
             return false;
@@ -364,7 +364,7 @@ public sealed partial class MaintenanceCoordinator(
         {
             await call().ConfigureAwait(false);
             managementState.Update(s => s with { Pending = null });
-            journal.Write([Journal(now, "mutation", "change", "applied", summary, false)]);
+            journal.Write([Reconciler.Entry(now, "mutation", "change", "applied", false, summary)]);
             metrics.Mutation(endpoint, "applied");
             _calls.Add((new PlannedMutation(endpoint, summary), "applied"));
             return true;
@@ -372,7 +372,7 @@ public sealed partial class MaintenanceCoordinator(
         catch (VastApiException ex)
         {
             managementState.Update(s => s with { Pending = null });
-            journal.Write([Journal(now, "mutation", "skip", ex.Failure.ToString(), $"{summary}: {ex.Message}", false)]);
+            journal.Write([Reconciler.Entry(now, "mutation", "skip", ex.Failure.ToString(), false, $"{summary}: {ex.Message}")]);
             var result = ex.Failure == VastFailure.OutcomeUnknown ? "outcome_unknown" : "failed";
             metrics.Mutation(endpoint, result);
             _calls.Add((new PlannedMutation(endpoint, $"{summary}: {ex.Message}"), result));
@@ -431,7 +431,7 @@ public sealed partial class MaintenanceCoordinator(
         }
 
         HookRan(logger, when, w.Id, result);
-        journal.Write([Journal(now, "maintenance hook", when, "hook", $"{w.Id} {when} hook `{command}`: {result}", false)]);
+        journal.Write([Reconciler.Entry(now, "maintenance hook", when, "hook", false, $"{w.Id} {when} hook `{command}`: {result}")]);
     }
 
     private FaultGuardState LoadGuard() => FaultGuardStore.Load(agent.Value.StateDirectory);
@@ -439,16 +439,6 @@ public sealed partial class MaintenanceCoordinator(
     private void SaveGuard(FaultGuardState state) => FaultGuardStore.Save(agent.Value.StateDirectory, state);
 
     private static string Stamp(double epoch) => DateTimeOffset.FromUnixTimeSeconds((long)epoch).ToString("yyyy-MM-dd HH:mm'Z'", CultureInfo.InvariantCulture);
-
-    private static JournalEntry Journal(DateTimeOffset at, string kind, string action, string reason, string explanation, bool dryRun) => new()
-    {
-        Time = at,
-        Kind = kind,
-        Action = action,
-        Reason = reason,
-        DryRun = dryRun,
-        Explanation = explanation,
-    };
 
     [LoggerMessage(6000, LogLevel.Information, "Maintenance window {Id}: {From} → {To}: {Why}")]
     private static partial void WindowTransitioned(ILogger logger, string id, string from, string to, string why);

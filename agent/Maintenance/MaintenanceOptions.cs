@@ -136,13 +136,7 @@ internal sealed class MaintenanceOptionsValidator : IValidateOptions<Maintenance
     public ValidateOptionsResult Validate(string? name, MaintenanceOptions o)
     {
         var failures = new List<string>();
-        void Add(ValidateOptionsResult r, string prefix)
-        {
-            if (r.Failed)
-            {
-                failures.AddRange(r.Failures.Select(f => AgentConfiguration.NormalizeFailure(prefix, f)));
-            }
-        }
+        void Add(ValidateOptionsResult result, string prefix) => AgentConfiguration.AddFailures(failures, result, prefix);
 
         Add(_data.Validate(name, o), "");
         for (var i = 0; i < o.Windows.Count; i++)

@@ -259,13 +259,7 @@ internal sealed class ManagementOptionsValidator : IValidateOptions<ManagementOp
     public ValidateOptionsResult Validate(string? name, ManagementOptions o)
     {
         var failures = new List<string>();
-        void Add(ValidateOptionsResult result, string prefix)
-        {
-            if (result.Failed)
-            {
-                failures.AddRange(result.Failures.Select(f => AgentConfiguration.NormalizeFailure(prefix, f)));
-            }
-        }
+        void Add(ValidateOptionsResult result, string prefix) => AgentConfiguration.AddFailures(failures, result, prefix);
 
         Add(_data.Validate(name, o), "");
         Add(_listing.Validate(name, o.Listing), "Listing.");

@@ -308,7 +308,8 @@ public sealed partial class Reconciler(
         return new(price.Peers, price.MarketValue, P(10), P(50), P(90), rented, (int)(machine.NumGpus ?? 0), Math.Round(idle.TotalHours, 2), market?.Description);
     }
 
-    private static JournalEntry Entry(DateTimeOffset at, string kind, string action, string reason, bool dryRun, string? explanation,
+    /// <summary>A journal line; a change decided in dry-run gets the result "dry_run". Also used by maintenance and the fault guard.</summary>
+    internal static JournalEntry Entry(DateTimeOffset at, string kind, string action, string reason, bool dryRun, string? explanation,
         string? old = null, string? @new = null, string? rule = null, JournalInputs? inputs = null, string? result = null) => new()
         {
             Time = at,

@@ -68,9 +68,9 @@ public sealed class VastApiKeyProvider
             // An empty credential is "no key yet": install.sh and the .deb create the file empty so that
             // systemd's LoadCredential= (which fails the start on a missing file) works before a key is added.
             var path = Path.Combine(credentials, options.ApiKeyCredential);
-            if (File.Exists(path) && !IsBlank(path))
+            if (File.Exists(path) && ReadKey(path, "systemd credential " + options.ApiKeyCredential, allowEmpty: true) is { Length: > 0 } key)
             {
-                return new VastApiKey(ReadKey(path, "systemd credential " + options.ApiKeyCredential), $"systemd credential {options.ApiKeyCredential}");
+                return new VastApiKey(key, $"systemd credential {options.ApiKeyCredential}");
             }
         }
 
@@ -102,19 +102,8 @@ public sealed class VastApiKeyProvider
             $"enabled but no API key: set apiKeyFile (mode 0600), or provide the systemd credential '{options.ApiKeyCredential}' (LoadCredential=), or the {EnvironmentVariable} environment variable");
     }
 
-    private static bool IsBlank(string path)
-    {
-        try
-        {
-            return File.ReadAllText(path).Trim().Length == 0;
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            return false; // ReadKey reports it
-        }
-    }
-
-    private static string ReadKey(string path, string what)
+    /// <summary>The one key in the file; with <paramref name="allowEmpty"/> an empty file gives "" instead of an error.</summary>
+    private static string ReadKey(string path, string what, bool allowEmpty = false)
     {
         string text;
         try
@@ -124,6 +113,11 @@ public sealed class VastApiKeyProvider
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             throw new VastConfigurationException($"{what} cannot be read: {ex.GetType().Name}");
+        }
+
+        if (text.Length == 0 && allowEmpty)
+        {
+            return text;
         }
 
         if (text.Length == 0 || text.Any(char.IsWhiteSpace))

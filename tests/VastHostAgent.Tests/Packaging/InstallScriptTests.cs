@@ -12,7 +12,8 @@ public sealed class InstallScriptTests
 {
     private const string Key = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
-    private sealed class Rig
+    /// <summary>A temporary target root for install.sh, with a recording systemctl on PATH (also used by PackageTests).</summary>
+    internal sealed class Rig
     {
         public required string Root { get; init; }
         public required string Bin { get; init; }
@@ -33,17 +34,21 @@ public sealed class InstallScriptTests
         }
 
         public Task<(int ExitCode, string Stdout, string Stderr)> InstallAsync(params string[] args) =>
-            Tools.RunAsync(Path.Combine(TestEnvironment.RepositoryRoot, "install.sh"), ["--root", Root, .. args],
+            RunAsync(Path.Combine(TestEnvironment.RepositoryRoot, "install.sh"), args);
+
+        /// <summary>Runs an install.sh (the repository's or a tarball's) into this root.</summary>
+        public Task<(int ExitCode, string Stdout, string Stderr)> RunAsync(string script, params string[] args) =>
+            Tools.RunAsync(script, ["--root", Root, .. args],
                 new Dictionary<string, string?>
                 {
                     ["PATH"] = Bin + ":" + Environment.GetEnvironmentVariable("PATH"),
                     ["FAKE_SYSTEMCTL_LOG"] = SystemctlLog,
                 },
-                TestEnvironment.RepositoryRoot);
+                Path.GetDirectoryName(script));
     }
 
     /// <summary>A minimal Ubuntu-like root: account files (with a docker group), systemd running.</summary>
-    private static Rig NewRig(bool systemd = true, bool nvidia = true)
+    internal static Rig NewRig(bool systemd = true, bool nvidia = true)
     {
         var root = TestEnvironment.NewTempDirectory("installroot");
         Directory.CreateDirectory(Path.Combine(root, "etc"));

@@ -117,20 +117,10 @@ public sealed partial class PackageTests(ITestOutputHelper output)
         }
 
         // install.sh from the tarball (no checkout, no SDK): installs bin/vast-host-agent.
-        var root = TestEnvironment.NewTempDirectory("tarroot");
-        Directory.CreateDirectory(Path.Combine(root, "run", "systemd", "system"));
-        Directory.CreateDirectory(Path.Combine(root, "etc"));
-        File.WriteAllText(Path.Combine(root, "etc", "passwd"), "root:x:0:0:root:/root:/bin/bash\n");
-        File.WriteAllText(Path.Combine(root, "etc", "group"), "root:x:0:\ndocker:x:997:\n");
-        File.WriteAllText(Path.Combine(root, "etc", "shadow"), "root:*:19000:0:99999:7:::\n");
-        File.WriteAllText(Path.Combine(root, "etc", "gshadow"), "root:*::\ndocker:!::\n");
-        var bin = TestEnvironment.NewTempDirectory("tarbin");
-        File.WriteAllText(Path.Combine(bin, "systemctl"), "#!/bin/sh\n[ \"$1\" = is-active ] && exit 3\nexit 0\n");
-        File.SetUnixFileMode(Path.Combine(bin, "systemctl"), (UnixFileMode)0b111_101_101);
-        var (exit, stdout, stderr) = await Tools.RunAsync(Path.Combine(top, "install.sh"), ["--root", root],
-            new Dictionary<string, string?> { ["PATH"] = bin + ":" + Environment.GetEnvironmentVariable("PATH") }, extract);
+        var rig = InstallScriptTests.NewRig();
+        var (exit, stdout, stderr) = await rig.RunAsync(Path.Combine(top, "install.sh"));
         Assert.True(exit == 0, stdout + stderr);
-        Assert.Equal(await File.ReadAllBytesAsync(PublishedBinary()), await File.ReadAllBytesAsync(Path.Combine(root, "usr", "local", "bin", "vast-host-agent")));
+        Assert.Equal(await File.ReadAllBytesAsync(PublishedBinary()), await File.ReadAllBytesAsync(rig.P("/usr/local/bin/vast-host-agent")));
         Assert.Contains($"vast-host-agent {Version}", stdout, StringComparison.Ordinal);
     }
 

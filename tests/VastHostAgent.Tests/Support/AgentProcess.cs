@@ -81,37 +81,12 @@ public sealed class AgentProcess : IAsyncDisposable
     }
 
     /// <summary>Runs the agent to completion with arbitrary arguments (one-shot commands, bad configuration).</summary>
-    public static async Task<(int ExitCode, string Stdout, string Stderr)> RunToExitAsync(
+    public static Task<(int ExitCode, string Stdout, string Stderr)> RunToExitAsync(
         IEnumerable<string> args, IDictionary<string, string?>? environment = null, TimeSpan? timeout = null)
     {
         var (file, prefix) = TestEnvironment.AgentCommand;
-        var psi = new ProcessStartInfo(file)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (var a in prefix.Concat(args))
-        {
-            psi.ArgumentList.Add(a);
-        }
-
-        ApplyEnvironment(psi, environment ?? new Dictionary<string, string?>());
-        using var process = Process.Start(psi)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var cts = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(60));
-        try
-        {
-            await process.WaitForExitAsync(cts.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"agent {string.Join(' ', args)} did not exit; stderr: {await stderr}");
-        }
-
-        return (process.ExitCode, await stdout, await stderr);
+        return Tools.RunAsync(file, prefix.Concat(args), null, null, timeout ?? TimeSpan.FromSeconds(60),
+            configure: psi => ApplyEnvironment(psi, environment ?? new Dictionary<string, string?>()));
     }
 
     public async Task<HttpResponseMessage> GetAsync(string path) => await _http.GetAsync(new Uri(BaseUrl, path));

@@ -8,8 +8,14 @@ public static class Tools
     public static Task<(int ExitCode, string Stdout, string Stderr)> RunAsync(string file, params string[] args) =>
         RunAsync(file, args, null, null);
 
+    /// <summary>
+    /// Runs <paramref name="file"/> to completion (killed after <paramref name="timeout"/>, 5 minutes by default),
+    /// reading both streams at once; <paramref name="standardInput"/> is written to its stdin, and
+    /// <paramref name="configure"/> may adjust the start info last (e.g. an isolated environment).
+    /// </summary>
     public static async Task<(int ExitCode, string Stdout, string Stderr)> RunAsync(
-        string file, IEnumerable<string> args, IReadOnlyDictionary<string, string?>? environment, string? workingDirectory, TimeSpan? timeout = null)
+        string file, IEnumerable<string> args, IReadOnlyDictionary<string, string?>? environment, string? workingDirectory, TimeSpan? timeout = null,
+        string? standardInput = null, Action<ProcessStartInfo>? configure = null)
     {
         var psi = new ProcessStartInfo(file)
         {
@@ -29,6 +35,8 @@ public static class Tools
             psi.Environment[k] = v;
         }
 
+        configure?.Invoke(psi);
+
         Process process;
         try
         {
@@ -41,6 +49,11 @@ public static class Tools
 
         using (process)
         {
+            if (standardInput is not null)
+            {
+                await process.StandardInput.WriteAsync(standardInput);
+            }
+
             process.StandardInput.Close();
             var stdout = process.StandardOutput.ReadToEndAsync();
             var stderr = process.StandardError.ReadToEndAsync();
