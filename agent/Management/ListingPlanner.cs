@@ -55,6 +55,9 @@ public static class ListingPlanner
     private const double PriceTolerance = 0.00005;
     private static readonly TimeSpan EndDateTolerance = TimeSpan.FromMinutes(10);
 
+    /// <summary>An end date closer than this to now is not sent (Vast refuses an end date in the past).</summary>
+    private static readonly TimeSpan MinimumEndDateLead = TimeSpan.FromMinutes(1);
+
     public static ReconcilePlan Plan(
         VastMachine machine, PriceDecision price, ManagementOptions o, ManagementState state, MarketSnapshot? market, DateTimeOffset now, ListingConstraints? constraints = null)
     {
@@ -114,12 +117,23 @@ public static class ListingPlanner
             }
         }
 
-        // A maintenance window ahead: no offer may end after its start (so no new contract outlives it).
-        if (constraints.EndDateCap is { } windowStart && windowStart > now.ToUnixTimeSeconds() + EndDateTolerance.TotalSeconds && (endDate is null || endDate > windowStart + EndDateTolerance.TotalSeconds))
+        // A maintenance window ahead (in every state until it is active): no offer may end after its start, so
+        // no new contract outlives it. Right before the start an end date can no longer be set (it would be in the
+        // past by the time Vast applies it): then the offer is at least never extended, and the machine is
+        // unlisted when the window starts.
+        if (constraints.EndDateCap is { } windowStart && (endDate is null || endDate > windowStart + EndDateTolerance.TotalSeconds))
         {
-            endDate = windowStart;
             endReason = "maintenance_cap";
-            endWhy = $"a maintenance window starts {Date(windowStart)}: no offer may end after it";
+            if (windowStart > now.ToUnixTimeSeconds() + MinimumEndDateLead.TotalSeconds)
+            {
+                endDate = windowStart;
+                endWhy = $"a maintenance window starts {Date(windowStart)}: no offer may end after it";
+            }
+            else
+            {
+                endDate = machine.EndDate;
+                endWhy = $"a maintenance window starts {Date(windowStart)}: too close to move the end date; not extended (the machine is unlisted when the window starts)";
+            }
         }
 
         var endChanges = endDate is not null && (machine.EndDate is null || Math.Abs(endDate.Value - machine.EndDate.Value) > EndDateTolerance.TotalSeconds);

@@ -111,6 +111,21 @@ internal sealed class MaintenanceRig : IAsyncDisposable
         return await task;
     }
 
+    /// <summary>What `plan` would show now (nothing changed, nothing journaled).</summary>
+    public async Task<ReconcileReport> PlanAsync()
+    {
+        var task = Host.Services.GetRequiredService<Reconciler>().RunAsync(apply: false, dryRun: true, default);
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (!task.IsCompleted)
+        {
+            Clock.Advance(TimeSpan.FromMilliseconds(5));
+            await Task.Delay(1);
+            Assert.True(DateTime.UtcNow < deadline, "a plan did not finish within 30 s");
+        }
+
+        return await task;
+    }
+
     /// <summary>Moves the clock to <paramref name="at"/> (forward only) and reconciles.</summary>
     public async Task<ReconcileReport> ReconcileAtAsync(DateTimeOffset at, bool dryRun = false)
     {

@@ -97,13 +97,36 @@ public sealed class MaintenanceWindowTests
     }
 
     [Fact]
+    public async Task The_offer_stays_clamped_to_the_start_in_every_state_until_the_window_is_active()
+    {
+        // Defect 12.1: right after clamped -> scheduled the end date went back to now + 30 days.
+        await using var rig = await MaintenanceRig.StartAsync(Window());
+        await rig.ReconcileAsync();
+        await rig.ReconcileAtAsync(T0.AddMinutes(5));
+        Assert.Equal(WindowState.Clamped, rig.Window("w1").State);
+        await rig.ReconcileAtAsync(Start.AddHours(-2));
+        Assert.Equal(WindowState.Scheduled, rig.Window("w1").State);
+        foreach (var minutesBefore in new[] { 115, 90, 60, 30, 11, 9, 5, 1 })
+        {
+            await rig.ReconcileAtAsync(Start.AddMinutes(-minutesBefore));
+            Assert.Equal(WindowState.Scheduled, rig.Window("w1").State);
+            Assert.True(rig.EndDate <= Start.ToUnixTimeSeconds(), $"{minutesBefore} min before the start the offer ends {rig.EndDate}, after the window's start {Start.ToUnixTimeSeconds()}");
+            var plan = await rig.PlanAsync();
+            var end = Assert.Single(plan.Plan!.Items, i => i.Field == "end date");
+            Assert.Equal("keep", end.Action);
+        }
+    }
+
+    [Fact]
     public async Task A_window_added_minutes_before_its_start_unlists_the_machine_and_relists_it_afterwards()
     {
-        // Too close to clamp the offer (it runs for weeks): at the start the agent itself takes the machine off the market.
+        // Too close to clamp the offer (it runs for weeks, and an end date seconds away would be in the past by
+        // the time Vast applies it): it is not extended, and at the start the agent takes the machine off the market.
         await using var rig = await MaintenanceRig.StartAsync();
         await rig.ReconcileAsync();
         Assert.True(rig.EndDate > End.ToUnixTimeSeconds());
-        var start = rig.Now.AddMinutes(5);
+        var endBefore = rig.EndDate;
+        var start = rig.Now.AddSeconds(30);
         new MaintenanceStore(rig.StateDirectory).Update(b => b with
         {
             Windows = [new MaintenanceWindow { Id = "late", Source = "cli", Start = start, Duration = TimeSpan.FromHours(1), Category = "power" }],
@@ -111,6 +134,7 @@ public sealed class MaintenanceWindowTests
         await rig.ReconcileAsync();
         Assert.Equal(WindowState.Scheduled, rig.Window("late").State);
         Assert.True(rig.Listed);
+        Assert.Equal(endBefore, rig.EndDate);
 
         await rig.ReconcileAtAsync(start);
         Assert.Equal(WindowState.Active, rig.Window("late").State);
