@@ -155,9 +155,18 @@ public sealed class ListingPlannerTests
         // Due for a refresh: extended up to the window's start, not beyond.
         Assert.Equal(start, Assert.Single(ListingPlanner.Plan(early, Hold(0.40), o, new ManagementState(), null, Now, new ListingConstraints(start, false, null, false, null)).Mutations).Listing!.EndDate);
 
-        // A start within minutes cannot be a valid end date: left alone (the window unlists at its start instead).
+        // Minutes before the start the cap still holds (it holds in every state until the window is active).
         var soon = Now.AddMinutes(5).ToUnixTimeSeconds();
-        Assert.Empty(ListingPlanner.Plan(Machine(), Hold(0.40), o, new ManagementState(), null, Now, new ListingConstraints(soon, false, null, false, null)).Mutations);
+        Assert.Equal(soon, Assert.Single(ListingPlanner.Plan(Machine(), Hold(0.40), o, new ManagementState(), null, Now, new ListingConstraints(soon, false, null, false, null)).Mutations).Listing!.EndDate);
+
+        // Seconds before the start an end date would be in the past when Vast applies it: left alone, and never
+        // extended by the rolling refresh (the window unlists at its start instead).
+        var imminent = Now.AddSeconds(30).ToUnixTimeSeconds();
+        var dueForRefresh = Machine(m => m with { EndDate = imminent - 600 });
+        var plan = ListingPlanner.Plan(dueForRefresh, Hold(0.40), o, new ManagementState(), null, Now, new ListingConstraints(imminent, false, null, false, null));
+        Assert.Empty(plan.Mutations);
+        Assert.Equal(("keep", "maintenance_cap"), plan.Items.Where(i => i.Field == "end date").Select(i => (i.Action, i.Reason)).Single());
+        Assert.Empty(ListingPlanner.Plan(Machine(), Hold(0.40), o, new ManagementState(), null, Now, new ListingConstraints(imminent, false, null, false, null)).Mutations);
     }
 
     [Fact]
