@@ -204,6 +204,11 @@ internal static partial class MaintCommand
         }
 
         sb.Append('\n').Append(GuardLine(status.Guard, now)).Append('\n');
+        foreach (var stateProblem in status.StateProblems)
+        {
+            sb.Append("STATE: ").Append(stateProblem).Append('\n');
+        }
+
         await output.WriteAsync(sb.ToString()).ConfigureAwait(false);
         return ExitCodes.Ok;
     }
@@ -217,7 +222,8 @@ internal static partial class MaintCommand
             ? "Maintenance: no window planned"
             : string.Create(inv, $"Maintenance: {next.Id} {next.State}{(next.CancelRequested ? " (cancelling)" : "")}, {next.Start:yyyy-MM-dd HH:mm}Z to {next.End:yyyy-MM-dd HH:mm}Z ({next.Category}){(next.Why is { } why ? ": " + why : "")}");
         var more = status.Windows.Count(w => WindowState.IsOpen(w.State)) - (next is null ? 0 : 1);
-        return window + (more > 0 ? string.Create(inv, $" (+{more} more: maint list)") : "") + "\n" + GuardLine(status.Guard, now) + "\n";
+        return window + (more > 0 ? string.Create(inv, $" (+{more} more: maint list)") : "") + "\n" + GuardLine(status.Guard, now) + "\n"
+            + string.Concat(status.StateProblems.Select(p => "STATE: " + p + "\n"));
     }
 
     private static string GuardLine(GuardStatus guard, DateTimeOffset now)

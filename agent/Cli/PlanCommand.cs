@@ -48,7 +48,7 @@ internal static class PlanCommand
             return ExitCodes.Failure;
         }
 
-        return report.Results.Any(r => r.Result is not ("applied" or "dry_run")) ? ExitCodes.Failure : ExitCodes.Ok;
+        return report.Results.Any(r => r.Result is not (MutationResult.Applied or MutationResult.DryRun)) ? ExitCodes.Failure : ExitCodes.Ok;
     }
 
     internal static string Render(ReconcileReport report, bool apply, ManagementOptions o, string journalPath)
@@ -82,6 +82,11 @@ internal static class PlanCommand
             sb.Append(inv, $"Market: {peers.Count} comparable offers ({market.Description}); {spread}; {market.OwnExcluded} of your own excluded, {market.Malformed} malformed; searched {market.FetchedAt:HH:mm}Z\n");
         }
 
+        foreach (var recovered in report.Recovered)
+        {
+            sb.Append(inv, $"STATE RECOVERED (no change on Vast this cycle): {recovered}\n");
+        }
+
         sb.Append('\n');
         var rows = new List<string[]> { Header };
         rows.AddRange(plan.Items.Select(i => new[] { i.Field, i.Current, i.Desired, i.Action, i.Explanation }));
@@ -106,9 +111,9 @@ internal static class PlanCommand
         }
         else
         {
-            foreach (var (mutation, result) in report.Results)
+            foreach (var record in report.Results)
             {
-                sb.Append(inv, $"  {result,-16} {mutation.Summary}\n");
+                sb.Append(inv, $"  {record.Result.Name(),-18} {record.Detail}\n");
             }
         }
 

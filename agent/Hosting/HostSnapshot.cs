@@ -58,6 +58,10 @@ public sealed record HostSnapshot
     /// <summary>GPU memory and processes per container and GPU (NVML processes mapped through /proc).</summary>
     public IReadOnlyList<ContainerGpuProcesses>? ContainerGpuProcesses { get; init; }
 
+    /// <summary>State files found unusable and set aside, and whether their recovery from Vast is still pending.</summary>
+    public ImmutableDictionary<string, StateFileStatus> StateFiles { get; init; } =
+        ImmutableDictionary<string, StateFileStatus>.Empty.WithComparers(StringComparer.Ordinal);
+
     public ImmutableDictionary<string, CollectorStatus> Collectors { get; init; } =
         ImmutableDictionary<string, CollectorStatus>.Empty.WithComparers(StringComparer.Ordinal);
 }

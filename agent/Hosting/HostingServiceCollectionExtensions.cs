@@ -21,6 +21,7 @@ public static class HostingServiceCollectionExtensions
             "sampleInterval", "stateDirectory");
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<SnapshotStore>();
+        services.TryAddSingleton<StateFileHealth>();
         services.TryAddSingleton<SamplingService>();
         return services;
     }

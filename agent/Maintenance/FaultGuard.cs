@@ -1,5 +1,6 @@
 using System.Globalization;
-using System.Text.Json;
+using System.Text.Json.Serialization;
+using Microsoft.Extensions.Logging;
 using VastHostAgent.Hosting;
 using VastHostAgent.Management;
 
@@ -8,6 +9,7 @@ namespace VastHostAgent.Maintenance;
 /// <summary>The fault guard's memory (persisted in <c>{stateDirectory}/fault-guard.json</c>).</summary>
 public sealed record FaultGuardState
 {
+    [JsonRequired]
     public bool Tripped { get; init; }
 
     public DateTimeOffset? TrippedAt { get; init; }
@@ -15,6 +17,7 @@ public sealed record FaultGuardState
     public string? Reason { get; init; }
 
     /// <summary>When each condition was first seen in its current episode.</summary>
+    [JsonRequired]
     public Dictionary<string, DateTimeOffset> Since { get; init; } = [];
 
     /// <summary>When every condition last became clear while tripped.</summary>
@@ -23,6 +26,7 @@ public sealed record FaultGuardState
     /// <summary>When a cleanup of expired storage contracts was asked for in the current low-disk episode.</summary>
     public DateTimeOffset? CleanupAt { get; init; }
 
+    [JsonRequired]
     public IReadOnlyList<DateTimeOffset> Trips { get; init; } = [];
 
     /// <summary>The default job on the machine when the guard tripped (put back on clear when defaultJob.mode is unmanaged).</summary>
@@ -34,35 +38,31 @@ public sealed record FaultGuardState
     public Dictionary<string, DateTimeOffset> EccRoseAt { get; init; } = [];
 }
 
-/// <summary><c>{stateDirectory}/fault-guard.json</c>, written atomically.</summary>
-public static class FaultGuardStore
+/// <summary>
+/// <c>{stateDirectory}/fault-guard.json</c> through the one state-file type (<see cref="StateFile{T}"/>). An
+/// unusable file is set aside; until the reconcile has re-read the machine the guard's trip is unknown, and it
+/// is then re-established towards keeping the machine off the market, never towards relisting it.
+/// </summary>
+public sealed class FaultGuardStore(string stateDirectory, TimeProvider? time = null, ILogger? logger = null, IStateFileObserver? observer = null)
 {
-    public static FaultGuardState Load(string stateDirectory)
-    {
-        var path = Path.Combine(stateDirectory, "fault-guard.json");
-        try
-        {
-            return File.Exists(path) ? JsonSerializer.Deserialize(File.ReadAllText(path), MaintenanceJsonContext.Default.FaultGuardState) ?? new FaultGuardState() : new FaultGuardState();
-        }
-        catch (JsonException)
-        {
-            return new FaultGuardState(); // damaged: start over (conditions must hold again before the guard acts)
-        }
-    }
+    public const string FileName = "fault-guard.json";
 
-    public static void Save(string stateDirectory, FaultGuardState state)
-    {
-        Directory.CreateDirectory(stateDirectory);
-        var path = Path.Combine(stateDirectory, "fault-guard.json");
-        var tmp = $"{path}.{Environment.ProcessId}.tmp";
-        using (var stream = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None))
-        {
-            JsonSerializer.Serialize(stream, state, MaintenanceJsonContext.Default.FaultGuardState);
-            stream.Flush(flushToDisk: true);
-        }
+    private readonly StateFile<FaultGuardState> _file = new(stateDirectory, FileName, MaintenanceJsonContext.Default.FaultGuardState,
+        static () => new FaultGuardState(), Validate, time, logger, observer);
 
-        File.Move(tmp, path, overwrite: true);
-    }
+    public StateRead<FaultGuardState> Read() => _file.Read();
+
+    public FaultGuardState Load() => _file.Read().Value;
+
+    public FaultGuardState Save(FaultGuardState state) => _file.Update(_ => state).Value;
+
+    /// <summary>Ends a pending recovery with the trip re-established from the machine.</summary>
+    public FaultGuardState Resolve(Func<FaultGuardState, FaultGuardState> reestablish) => _file.Resolve(reestablish).Value;
+
+    private static string? Validate(FaultGuardState state) =>
+        state.Tripped && state.TrippedAt is null ? "tripped without a trip time"
+        : state.Since.Keys.Any(k => !FaultGuard.Conditions.Contains(k)) ? "unknown condition"
+        : null;
 }
 
 /// <summary>What the guard wants this cycle.</summary>

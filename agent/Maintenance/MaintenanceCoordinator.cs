@@ -14,31 +14,72 @@ namespace VastHostAgent.Maintenance;
 /// cleanup) are reconciled with what the machine shows first: a window already on Vast is not scheduled
 /// again, one already gone is not cancelled again, so a crash or a lost answer never repeats a call.
 /// </summary>
-public sealed partial class MaintenanceCoordinator(
-    IVastClient client,
+public sealed class MaintenanceCoordinator(
+    MutationPath mutations,
     MaintenanceStore windows,
+    FaultGuardStore guardStore,
     ManagementStateStore managementState,
     DecisionJournal journal,
     MaintenanceMetrics metrics,
     IOptions<MaintenanceOptions> maintenanceOptions,
     IOptions<FaultGuardOptions> guardOptions,
-    IOptions<ManagementOptions> management,
-    IOptions<AgentOptions> agent,
+    IOptions<ManagementOptions> managementOptions,
     TimeProvider time,
     ILogger<MaintenanceCoordinator> logger) : IListingConstraintSource
 {
     private static readonly TimeSpan StartTolerance = TimeSpan.FromMinutes(2);
 
     /// <summary>The guard's state as persisted (for status and doctor).</summary>
-    public FaultGuardState GuardState() => LoadGuard();
+    public FaultGuardState GuardState() => guardStore.Load();
 
-    /// <summary>Advances windows and the guard (persisting when <paramref name="apply"/>; calling Vast only when also not dry-run) and returns the listing constraints.</summary>
-    public async Task<ListingConstraints> StepAsync(VastMachine machine, HostSnapshot snapshot, bool apply, bool dryRun, CancellationToken cancellationToken)
+    /// <inheritdoc />
+    public IReadOnlyList<string> Recover(VastMachine machine, ManagementState management, bool apply)
+    {
+        var now = time.GetUtcNow();
+        var recovered = new List<string>();
+        var book = windows.Read();
+        if (book.Recovery is { } lostBook)
+        {
+            var adopted = AdoptFromVast(machine, management, now, maintenanceOptions.Value);
+            recovered.Add($"{MaintenanceStore.FileName} ({lostBook.Problem}; set aside as {lostBook.SetAsideAs ?? "-"}): "
+                + $"{adopted.Count} window(s) taken back from Vast ({(adopted.Count == 0 ? "none scheduled there" : string.Join(", ", adopted.Select(w => $"{w.Id} {w.State}")))}); "
+                + "configured windows come back from the configuration; windows scheduled with `maint schedule` that were not yet on Vast are lost: schedule them again");
+            if (apply)
+            {
+                windows.Resolve(b => b with { Windows = [.. b.Windows.Where(w => !adopted.Any(a => a.Id == w.Id)), .. adopted] });
+            }
+        }
+
+        var guard = guardStore.Read();
+        if (guard.Recovery is { } lostGuard)
+        {
+            var g = guardOptions.Value;
+            var defaultJob = managementOptions.Value.DefaultJob;
+            // A lost trip errs towards keeping the machine off the market: held as tripped while the agent holds
+            // it unlisted (policy unlist) or its configured default job is missing (policy defaultJob).
+            var holds = g.Enabled && (g.Policy == "unlist"
+                ? machine.Listed != true && management.UnlistedByAgentReason is not null
+                : string.IsNullOrEmpty(machine.BidImage) && defaultJob.Mode == "present");
+            var reason = $"{FaultGuardStore.FileName} was unusable ({lostGuard.Problem}): held as tripped until every condition has stayed clear for faultGuard.clearFor";
+            var state = holds ? new FaultGuardState { Tripped = true, TrippedAt = now, Reason = reason, Trips = [now] } : new FaultGuardState();
+            recovered.Add($"{FaultGuardStore.FileName} ({lostGuard.Problem}; set aside as {lostGuard.SetAsideAs ?? "-"}): "
+                + (holds ? "the machine is held as if the guard had tripped" : g.Enabled ? "not holding the machine: conditions must hold again for faultGuard.holdFor" : "the guard is off"));
+            if (apply)
+            {
+                guardStore.Resolve(_ => state);
+            }
+        }
+
+        return recovered;
+    }
+
+    /// <summary>Advances windows and the guard (persisting when <paramref name="apply"/>; Vast calls go through the cycle's mutation path) and returns the listing constraints.</summary>
+    public async Task<ListingConstraints> StepAsync(VastMachine machine, HostSnapshot snapshot, MutationCycle cycle, bool apply, CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
         var o = maintenanceOptions.Value;
+        var dryRun = cycle.DryRun;
         var live = apply && !dryRun;
-        _calls.Clear();
         var book = apply ? windows.Update(b => Sync(b, now, o)) : Sync(windows.Load(), now, o);
 
         if (live)
@@ -46,7 +87,7 @@ public sealed partial class MaintenanceCoordinator(
             var cancelledOnVast = false;
             foreach (var window in book.Windows.Where(w => WindowState.IsOpen(w.State)).OrderBy(w => w.Start).ToList())
             {
-                var step = await AdvanceAsync(window, machine, now, o, live, cancellationToken).ConfigureAwait(false);
+                var step = await AdvanceAsync(window, machine, now, o, live, cycle, cancellationToken).ConfigureAwait(false);
                 cancelledOnVast |= step.CancelledOnVast;
                 if (!step.Next.Equals(window))
                 {
@@ -62,7 +103,7 @@ public sealed partial class MaintenanceCoordinator(
 
                 if (step.Hook is { } hook)
                 {
-                    await RunHookAsync(hook.Command, step.Next, hook.When, o.HookTimeout, now).ConfigureAwait(false);
+                    await RunHookAsync(hook.Command, step.Next, hook.When, o.HookTimeout, now, cancellationToken).ConfigureAwait(false);
                 }
             }
 
@@ -82,7 +123,7 @@ public sealed partial class MaintenanceCoordinator(
             // Dry-run: say once per cycle what the next step of each window would be; nothing moves.
             foreach (var window in book.Windows.Where(w => WindowState.IsOpen(w.State)).OrderBy(w => w.Start))
             {
-                await AdvanceAsync(window, machine, now, o, live, cancellationToken).ConfigureAwait(false);
+                await AdvanceAsync(window, machine, now, o, live, cycle, cancellationToken).ConfigureAwait(false);
             }
         }
 
@@ -93,14 +134,14 @@ public sealed partial class MaintenanceCoordinator(
         var unlist = inWindow && o.UnlistDuring ? $"maintenance window {current!.Id}" : null;
         var removeDefaultJob = false;
         var guard = guardOptions.Value;
-        var guardState = LoadGuard();
+        var guardState = guardStore.Load();
         if (guard.Enabled)
         {
             var verdict = FaultGuard.Evaluate(guardState, snapshot, guard, now, inWindow || vastWindowNow);
             guardState = verdict.State;
             if (verdict.RequestCleanup && apply)
             {
-                await CleanupAsync(machine.EffectiveId, live, now, cancellationToken).ConfigureAwait(false);
+                await CleanupAsync(cycle, cancellationToken).ConfigureAwait(false);
             }
 
             if (verdict.Tripped is { } reason)
@@ -108,20 +149,20 @@ public sealed partial class MaintenanceCoordinator(
                 guardState = guardState with { SavedDefaultJob = Saved(machine) ?? guardState.SavedDefaultJob };
                 if (apply)
                 {
-                    GuardTripped(logger, reason, guard.Policy);
-                    journal.Write([Reconciler.Entry(now, "fault guard", "trip", guard.Policy == "unlist" ? "unlist" : "remove_default_job", dryRun, reason)]);
+                    MaintenanceLog.GuardTripped(logger, reason, guard.Policy);
+                    journal.Write([JournalEntries.Entry(now, "fault guard", "trip", guard.Policy == "unlist" ? "unlist" : "remove_default_job", dryRun, reason, machineId: cycle.MachineId)]);
                     metrics.GuardTrip();
                 }
             }
             else if (verdict.Cleared && apply)
             {
-                GuardCleared(logger);
-                journal.Write([Reconciler.Entry(now, "fault guard", "clear", "conditions_cleared", dryRun, "every condition stayed clear for faultGuard.clearFor: restoring the listing")]);
+                MaintenanceLog.GuardCleared(logger);
+                journal.Write([JournalEntries.Entry(now, "fault guard", "clear", "conditions_cleared", dryRun, "every condition stayed clear for faultGuard.clearFor: restoring the listing", machineId: cycle.MachineId)]);
             }
 
             if (apply)
             {
-                SaveGuard(guardState);
+                guardStore.Save(guardState);
             }
 
             metrics.Guard(guardState.Tripped, verdict.Active.Keys);
@@ -151,7 +192,7 @@ public sealed partial class MaintenanceCoordinator(
                 book = windows.Update(b => b with { Windows = [.. b.Windows.Select(w => !WindowState.IsOpen(w.State) && w.SavedDefaultJob?.Image == machine.BidImage ? w with { SavedDefaultJob = null } : w)] });
                 if (guardState.SavedDefaultJob?.Image == machine.BidImage)
                 {
-                    SaveGuard(guardState with { SavedDefaultJob = null });
+                    guardStore.Save(guardState with { SavedDefaultJob = null });
                 }
             }
         }
@@ -163,17 +204,15 @@ public sealed partial class MaintenanceCoordinator(
 
         var cap = current is { State: not WindowState.Active } ? current.Start.ToUnixTimeSeconds() : (double?)null;
         metrics.Windows(book);
-        return new ListingConstraints(cap, suspended, unlist, removeDefaultJob, restore) { Calls = [.. _calls] };
+        return new ListingConstraints(cap, suspended, unlist, removeDefaultJob, restore);
     }
-
-    private readonly List<(PlannedMutation, string)> _calls = [];
 
     private sealed record Step(MaintenanceWindow Next, (string Command, string When)? Hook = null, bool CancelledOnVast = false);
 
     private static SavedDefaultJob? Saved(VastMachine machine) =>
         string.IsNullOrEmpty(machine.BidImage) ? null : new SavedDefaultJob(machine.BidImage, machine.DefaultJobArgs(), machine.BidGpuCost);
 
-    private async Task<Step> AdvanceAsync(MaintenanceWindow w, VastMachine machine, DateTimeOffset now, MaintenanceOptions o, bool live, CancellationToken cancellationToken)
+    private async Task<Step> AdvanceAsync(MaintenanceWindow w, VastMachine machine, DateTimeOffset now, MaintenanceOptions o, bool live, MutationCycle cycle, CancellationToken cancellationToken)
     {
         var onVast = machine.MachineMaintenance?.Any(m => m.StartTime is { } s && Math.Abs(s - w.Start.ToUnixTimeSeconds()) <= StartTolerance.TotalSeconds) == true;
         if (w.CancelRequested)
@@ -181,8 +220,7 @@ public sealed partial class MaintenanceCoordinator(
             var called = false;
             if (w.ScheduledOnVast && onVast)
             {
-                if (!await CallAsync(VastEndpoint.CancelMaintenance, $"cancel_maint for window {w.Id}", live, now,
-                        () => client.CancelMaintenanceAsync(machine.EffectiveId, cancellationToken)).ConfigureAwait(false))
+                if (!await CallAsync(cycle, new PlannedMutation(VastEndpoint.CancelMaintenance, $"cancel_maint for window {w.Id}"), cancellationToken).ConfigureAwait(false))
                 {
                     return new(w);
                 }
@@ -223,14 +261,14 @@ public sealed partial class MaintenanceCoordinator(
                     {
                         if (w.State != WindowState.Deferred || w.Start != newStart)
                         {
-                            journal.Write([Reconciler.Entry(now, "maintenance window", "skip", "dry_run", true, $"{w.Id}: would defer: {why}")]);
+                            journal.Write([JournalEntries.Entry(now, "maintenance window", "skip", "dry_run", true, $"{w.Id}: would defer: {why}", machineId: cycle.MachineId)]);
                         }
 
                         return new(w);
                     }
 
                     metrics.Deferred();
-                    WindowDeferred(logger, w.Id, why);
+                    MaintenanceLog.WindowDeferred(logger, w.Id, why);
                     return new(Transition(w with { Start = newStart, OriginalStart = w.OriginalStart ?? w.Start, Deferrals = w.Deferrals + 1 }, WindowState.Deferred, now, why, live));
                 }
 
@@ -240,8 +278,9 @@ public sealed partial class MaintenanceCoordinator(
                     return new(Transition(w with { ScheduledOnVast = true }, WindowState.Scheduled, now, "found scheduled on Vast (not sent again)", live));
                 }
 
-                if (!await CallAsync(VastEndpoint.ScheduleMaintenance, FormattableString.Invariant($"dnotify for window {w.Id} at {w.Start:yyyy-MM-dd HH:mm}Z for {w.Duration.TotalHours:0.##} h ({w.Category})"), live, now,
-                        () => client.ScheduleMaintenanceAsync(machine.EffectiveId, w.Start, w.Duration, w.Category, cancellationToken)).ConfigureAwait(false))
+                if (!await CallAsync(cycle, new PlannedMutation(VastEndpoint.ScheduleMaintenance,
+                        FormattableString.Invariant($"dnotify for window {w.Id} at {w.Start:yyyy-MM-dd HH:mm}Z for {w.Duration.TotalHours:0.##} h ({w.Category})"),
+                        Window: new WindowRequest(w.Start, w.Duration, w.Category)), cancellationToken).ConfigureAwait(false))
                 {
                     return new(w);
                 }
@@ -316,7 +355,7 @@ public sealed partial class MaintenanceCoordinator(
         for (var i = 0; i < list.Count; i++)
         {
             var w = list[i];
-            if (w.Source != "cli" && !wanted.Contains(w.Id) && w.State is WindowState.Planned or WindowState.Clamped or WindowState.Deferred or WindowState.Scheduled && !w.CancelRequested)
+            if (w.Source is not ("cli" or "vast") && !wanted.Contains(w.Id) && w.State is WindowState.Planned or WindowState.Clamped or WindowState.Deferred or WindowState.Scheduled && !w.CancelRequested)
             {
                 list[i] = w with { CancelRequested = true, Why = "removed from the configuration" };
             }
@@ -331,65 +370,78 @@ public sealed partial class MaintenanceCoordinator(
     {
         if (live)
         {
-            WindowTransitioned(logger, w.Id, w.State, to, why);
-            journal.Write([Reconciler.Entry(now, "maintenance window", to, w.State + "_to_" + to, false, $"{w.Id}: {why}")]);
+            MaintenanceLog.WindowTransitioned(logger, w.Id, w.State, to, why);
+            journal.Write([JournalEntries.Entry(now, "maintenance window", to, w.State + "_to_" + to, false, $"{w.Id}: {why}")]);
         }
 
         return w.To(to, now, why);
     }
 
-    /// <summary>One call to Vast, with the write-ahead note; false when it did not (certainly) succeed or was not made (dry-run, plan).</summary>
-    private async Task<bool> CallAsync(VastEndpoint endpoint, string summary, bool live, DateTimeOffset now, Func<Task<VastResult>> call)
+    /// <summary>One call to Vast through the mutation path; true only when Vast answered that it was done.</summary>
+    private async Task<bool> CallAsync(MutationCycle cycle, PlannedMutation mutation, CancellationToken cancellationToken) =>
+        await mutations.ExecuteAsync(cycle, mutation, cancellationToken).ConfigureAwait(false) == MutationResult.Applied;
+
+    private async Task CleanupAsync(MutationCycle cycle, CancellationToken cancellationToken)
     {
-        if (!live)
+        if (await CallAsync(cycle, new PlannedMutation(VastEndpoint.Cleanup, "cleanup: delete expired storage contracts (Docker's disk is nearly full)"), cancellationToken).ConfigureAwait(false))
         {
-            journal.Write([Reconciler.Entry(now, "mutation", "skip", "dry_run", true, summary)]);
-            metrics.Mutation(endpoint, "dry_run");
-            _calls.Add((new PlannedMutation(endpoint, summary), "dry_run"));
-            return false;
-        }
-
-        var budget = management.Value.MutationBudgetPerHour;
-        var recent = managementState.Load().Mutations.Where(t => now - t < TimeSpan.FromHours(1)).ToList();
-        if (recent.Count >= budget)
-        {
-            journal.Write([Reconciler.Entry(now, "mutation", "skip", "skipped_budget", false, $"{summary}: mutation budget of {budget}/hour used up")]);
-            metrics.Mutation(endpoint, "skipped_budget");
-            _calls.Add((new PlannedMutation(endpoint, summary), "skipped_budget"));
-            return false;
-        }
-
-        managementState.Update(s => s with { Pending = new PendingMutation(now, VastEndpointInfo.Of(endpoint).Name, summary), Mutations = [.. recent, now] });
-        try
-        {
-            await call().ConfigureAwait(false);
-            managementState.Update(s => s with { Pending = null });
-            journal.Write([Reconciler.Entry(now, "mutation", "change", "applied", false, summary)]);
-            metrics.Mutation(endpoint, "applied");
-            _calls.Add((new PlannedMutation(endpoint, summary), "applied"));
-            return true;
-        }
-        catch (VastApiException ex)
-        {
-            managementState.Update(s => s with { Pending = null });
-            journal.Write([Reconciler.Entry(now, "mutation", "skip", ex.Failure.ToString(), false, $"{summary}: {ex.Message}")]);
-            var result = ex.Failure == VastFailure.OutcomeUnknown ? "outcome_unknown" : "failed";
-            metrics.Mutation(endpoint, result);
-            _calls.Add((new PlannedMutation(endpoint, $"{summary}: {ex.Message}"), result));
-            return false; // the next cycle re-reads the machine (the window on Vast or not) and decides again
+            MaintenanceLog.DiskCleanupRequested(logger);
         }
     }
 
-    private async Task CleanupAsync(long machineId, bool live, DateTimeOffset now, CancellationToken cancellationToken)
+    /// <summary>
+    /// Windows Vast shows for the machine (current or ahead), taken back after maintenance.json was unusable: a
+    /// configured or recurring window keeps its id; others become <c>vast-&lt;start&gt;</c> windows. Each is scheduled
+    /// on Vast, or active when it has started.
+    /// </summary>
+    internal static List<MaintenanceWindow> AdoptFromVast(VastMachine machine, ManagementState managementNow, DateTimeOffset now, MaintenanceOptions o)
     {
-        if (await CallAsync(VastEndpoint.Cleanup, "cleanup: delete expired storage contracts (Docker's disk is nearly full)", live, now,
-                () => client.CleanupAsync(machineId, cancellationToken)).ConfigureAwait(false))
+        var adopted = new List<MaintenanceWindow>();
+        foreach (var m in machine.MachineMaintenance ?? [])
         {
-            DiskCleanupRequested(logger);
+            if (m.StartTime is not { } s || m.EffectiveEnd is not { } e || e <= now.ToUnixTimeSeconds() || e <= s)
+            {
+                continue;
+            }
+
+            var start = DateTimeOffset.FromUnixTimeMilliseconds((long)(s * 1000));
+            var duration = TimeSpan.FromSeconds(Math.Round(e - s));
+            string id, source;
+            if (o.Windows.FirstOrDefault(w => (w.Start - start).Duration() <= StartTolerance) is { } configured)
+            {
+                (id, source) = (configured.Id, "config");
+            }
+            else if (o.Recurring.FirstOrDefault(r => Schedule.Next(r, start - StartTolerance) is { } next && (next - start).Duration() <= StartTolerance) is { } recurring)
+            {
+                (id, source) = ($"{recurring.Id}@{Schedule.Next(recurring, start - StartTolerance):yyyyMMddTHHmm}Z", "recurring");
+            }
+            else
+            {
+                (id, source) = (string.Create(CultureInfo.InvariantCulture, $"vast-{start:yyyyMMddTHHmm}Z"), "vast");
+            }
+
+            if (adopted.Any(w => w.Id == id))
+            {
+                continue;
+            }
+
+            var state = now >= start ? WindowState.Active : WindowState.Scheduled;
+            adopted.Add(new MaintenanceWindow
+            {
+                Id = id,
+                Source = source,
+                Start = start,
+                Duration = duration,
+                Category = string.IsNullOrWhiteSpace(m.MaintenanceCategory) ? "other" : m.MaintenanceCategory,
+                ScheduledOnVast = true,
+                ListedBefore = machine.Listed == true || managementNow.UnlistedByAgentReason?.StartsWith("maintenance", StringComparison.Ordinal) == true,
+            }.To(state, now, "taken back from Vast after maintenance.json was unusable"));
         }
+
+        return adopted;
     }
 
-    private async Task RunHookAsync(string command, MaintenanceWindow w, string when, TimeSpan timeout, DateTimeOffset now)
+    private async Task RunHookAsync(string command, MaintenanceWindow w, string when, TimeSpan timeout, DateTimeOffset now, CancellationToken cancellationToken)
     {
         if (string.IsNullOrWhiteSpace(command))
         {
@@ -408,18 +460,20 @@ public sealed partial class MaintenanceCoordinator(
         try
         {
             using var process = Process.Start(psi)!;
-            var stdout = process.StandardOutput.ReadToEndAsync();
-            var stderr = process.StandardError.ReadToEndAsync();
-            using var cts = new CancellationTokenSource(timeout, time);
+            var stdout = process.StandardOutput.ReadToEndAsync(CancellationToken.None);
+            var stderr = process.StandardError.ReadToEndAsync(CancellationToken.None);
+            using var timeoutCts = new CancellationTokenSource(timeout, time);
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(timeoutCts.Token, cancellationToken);
             try
             {
-                await process.WaitForExitAsync(cts.Token).ConfigureAwait(false);
+                await process.WaitForExitAsync(linked.Token).ConfigureAwait(false);
                 result = $"exit {process.ExitCode}";
             }
             catch (OperationCanceledException)
             {
+                // Timed out, or the agent is stopping: a hook never outlives either.
                 process.Kill(entireProcessTree: true);
-                result = $"killed after {timeout.TotalSeconds:0} s";
+                result = cancellationToken.IsCancellationRequested ? "killed: the agent is stopping" : $"killed after {timeout.TotalSeconds:0} s";
             }
 
             var output = ((await stdout.ConfigureAwait(false)) + (await stderr.ConfigureAwait(false))).Trim();
@@ -430,31 +484,10 @@ public sealed partial class MaintenanceCoordinator(
             result = "could not start: " + ex.Message;
         }
 
-        HookRan(logger, when, w.Id, result);
-        journal.Write([Reconciler.Entry(now, "maintenance hook", when, "hook", false, $"{w.Id} {when} hook `{command}`: {result}")]);
+        MaintenanceLog.HookRan(logger, when, w.Id, result);
+        journal.Write([JournalEntries.Entry(now, "maintenance hook", when, "hook", false, $"{w.Id} {when} hook `{command}`: {result}")]);
+        cancellationToken.ThrowIfCancellationRequested();
     }
 
-    private FaultGuardState LoadGuard() => FaultGuardStore.Load(agent.Value.StateDirectory);
-
-    private void SaveGuard(FaultGuardState state) => FaultGuardStore.Save(agent.Value.StateDirectory, state);
-
     private static string Stamp(double epoch) => DateTimeOffset.FromUnixTimeSeconds((long)epoch).ToString("yyyy-MM-dd HH:mm'Z'", CultureInfo.InvariantCulture);
-
-    [LoggerMessage(6000, LogLevel.Information, "Maintenance window {Id}: {From} → {To}: {Why}")]
-    private static partial void WindowTransitioned(ILogger logger, string id, string from, string to, string why);
-
-    [LoggerMessage(6001, LogLevel.Warning, "Fault guard tripped ({Policy}): {Reason}")]
-    private static partial void GuardTripped(ILogger logger, string reason, string policy);
-
-    [LoggerMessage(6002, LogLevel.Information, "Fault guard cleared: restoring the listing")]
-    private static partial void GuardCleared(ILogger logger);
-
-    [LoggerMessage(6003, LogLevel.Information, "Asked Vast to delete expired storage contracts (Docker's disk is nearly full)")]
-    private static partial void DiskCleanupRequested(ILogger logger);
-
-    [LoggerMessage(6005, LogLevel.Warning, "Maintenance window {Id} deferred: {Why}")]
-    private static partial void WindowDeferred(ILogger logger, string id, string why);
-
-    [LoggerMessage(6004, LogLevel.Information, "Maintenance {When} hook for {Id}: {Result}")]
-    private static partial void HookRan(ILogger logger, string when, string id, string result);
 }

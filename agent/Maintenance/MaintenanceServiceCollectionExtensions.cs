@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using VastHostAgent.Hosting;
 using VastHostAgent.Management;
@@ -44,7 +45,16 @@ public static class MaintenanceServiceCollectionExtensions
         services.AddSingleton<IValidateOptions<FaultGuardOptions>>(new RequiresManagement<FaultGuardOptions>(management,
             o => o.Enabled ? "Enabled: the fault guard acts through the listing reconcile: set management.enabled=true (with vast.enabled=true)" : null));
 
-        services.TryAddSingleton(sp => new MaintenanceStore(sp.GetRequiredService<IOptions<AgentOptions>>().Value.StateDirectory));
+        services.TryAddSingleton(sp => new MaintenanceStore(
+            sp.GetRequiredService<IOptions<AgentOptions>>().Value.StateDirectory,
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<ILoggerFactory>().CreateLogger<MaintenanceStore>(),
+            sp.GetRequiredService<StateFileHealth>()));
+        services.TryAddSingleton(sp => new FaultGuardStore(
+            sp.GetRequiredService<IOptions<AgentOptions>>().Value.StateDirectory,
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<ILoggerFactory>().CreateLogger<FaultGuardStore>(),
+            sp.GetRequiredService<StateFileHealth>()));
         services.TryAddSingleton<MaintenanceMetrics>();
         services.TryAddSingleton<MaintenanceCoordinator>();
         services.TryAddSingleton<IListingConstraintSource>(sp => sp.GetRequiredService<MaintenanceCoordinator>());

@@ -24,7 +24,11 @@ public sealed record WindowStatus(
 public sealed record GuardStatus(bool Enabled, string Policy, bool Tripped, DateTimeOffset? TrippedAt, string? Reason, IReadOnlyDictionary<string, DateTimeOffset> Conditions, DateTimeOffset? ClearSince);
 
 /// <summary>Maintenance windows and the fault guard, read from the state directory.</summary>
-public sealed record MaintenanceStatus(bool ManagementEnabled, IReadOnlyList<WindowStatus> Windows, GuardStatus Guard)
+/// <param name="ManagementEnabled">Whether the listing reconcile (which carries windows out) runs.</param>
+/// <param name="Windows">The windows.</param>
+/// <param name="Guard">The fault guard.</param>
+/// <param name="StateProblems">State files found unusable and set aside whose recovery from Vast is still pending, in words.</param>
+public sealed record MaintenanceStatus(bool ManagementEnabled, IReadOnlyList<WindowStatus> Windows, GuardStatus Guard, IReadOnlyList<string> StateProblems)
 {
     /// <summary>As <see cref="Read"/>, or null when the state directory cannot be read.</summary>
     public static MaintenanceStatus? TryRead(IServiceProvider services, DateTimeOffset now)
@@ -46,14 +50,29 @@ public sealed record MaintenanceStatus(bool ManagementEnabled, IReadOnlyList<Win
         var o = services.GetRequiredService<IOptions<MaintenanceOptions>>().Value;
         var guard = services.GetRequiredService<IOptions<FaultGuardOptions>>().Value;
         var management = services.GetRequiredService<IOptions<ManagementOptions>>().Value;
-        var book = MaintenanceCoordinator.Sync(new MaintenanceStore(agent.StateDirectory).Load(), now, o);
+        var bookRead = new MaintenanceStore(agent.StateDirectory).Read();
+        var book = MaintenanceCoordinator.Sync(bookRead.Value, now, o);
         var windows = book.Windows
             .Where(w => includeClosed ? WindowState.IsOpen(w.State) || now - w.End < TimeSpan.FromDays(7) : WindowState.IsOpen(w.State))
             .OrderBy(w => w.Start)
             .Select(w => new WindowStatus(w.Id, w.Source, w.State, w.Start, w.End, w.Category, w.OriginalStart, w.Deferrals, w.ScheduledOnVast, w.CancelRequested, w.Why, w.History))
             .ToList();
-        var state = FaultGuardStore.Load(agent.StateDirectory);
+        var guardRead = new FaultGuardStore(agent.StateDirectory).Read();
+        var state = guardRead.Value;
+        var problems = new List<string>();
+        void Note(string file, StateFileRecovery? r)
+        {
+            if (r is not null)
+            {
+                problems.Add($"{file} was unusable ({r.Problem}) at {r.At:yyyy-MM-dd HH:mm}Z and set aside as {r.SetAsideAs ?? "-"}: "
+                    + "the agent re-establishes it from Vast at its next reconcile and changes nothing on Vast until then");
+            }
+        }
+
+        Note(MaintenanceStore.FileName, bookRead.Recovery);
+        Note(FaultGuardStore.FileName, guardRead.Recovery);
+        Note(ManagementStateStore.FileName, new ManagementStateStore(agent.StateDirectory).Read().Recovery);
         return new MaintenanceStatus(management.Enabled, windows,
-            new GuardStatus(guard.Enabled, guard.Policy, state.Tripped, state.TrippedAt, state.Reason, state.Since, state.ClearSince));
+            new GuardStatus(guard.Enabled, guard.Policy, state.Tripped, state.TrippedAt, state.Reason, state.Since, state.ClearSince), problems);
     }
 }

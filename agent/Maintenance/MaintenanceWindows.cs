@@ -1,6 +1,7 @@
-using System.Text.Json;
 using System.Text.Json.Serialization;
 using Cronos;
+using Microsoft.Extensions.Logging;
+using VastHostAgent.Hosting;
 using VastHostAgent.Management;
 
 namespace VastHostAgent.Maintenance;
@@ -29,6 +30,8 @@ public static class WindowState
     /// <summary>Cancelled (restored, and cancel_maint called when it was scheduled on Vast).</summary>
     public const string Cancelled = "cancelled";
 
+    public static readonly IReadOnlySet<string> All = new HashSet<string>(StringComparer.Ordinal) { Planned, Clamped, Deferred, Scheduled, Active, Done, Cancelled };
+
     public static bool IsOpen(string state) => state is not (Done or Cancelled);
 }
 
@@ -49,6 +52,7 @@ public sealed record MaintenanceWindow
 
     public required string Category { get; init; }
 
+    [JsonRequired]
     public string State { get; init; } = WindowState.Planned;
 
     public DateTimeOffset? OriginalStart { get; init; }
@@ -66,6 +70,7 @@ public sealed record MaintenanceWindow
 
     public SavedDefaultJob? SavedDefaultJob { get; init; }
 
+    [JsonRequired]
     public IReadOnlyList<WindowTransition> History { get; init; } = [];
 
     [JsonIgnore]
@@ -78,6 +83,7 @@ public sealed record MaintenanceWindow
 /// <summary>All windows, as persisted in <c>{stateDirectory}/maintenance.json</c>.</summary>
 public sealed record MaintenanceBook
 {
+    [JsonRequired]
     public IReadOnlyList<MaintenanceWindow> Windows { get; init; } = [];
 
     /// <summary>The window that constrains the listing now: the earliest open one.</summary>
@@ -85,59 +91,46 @@ public sealed record MaintenanceBook
 }
 
 /// <summary>
-/// The maintenance book on disk, shared by the daemon and the <c>maint</c> commands: every change takes an
-/// exclusive lock file, re-reads, applies, and writes atomically (temp file, flush, rename), so neither side
-/// loses the other's change. The rename needs write access to the directory only, so a book written by
-/// root from the command line stays replaceable by the service user.
+/// The maintenance book on disk (<c>{stateDirectory}/maintenance.json</c>), shared by the daemon and the
+/// <c>maint</c> commands through the one state-file type (<see cref="StateFile{T}"/>): every change takes the
+/// lock, re-reads, applies and writes atomically, so neither side loses the other's change. An unusable book is
+/// set aside (never silently emptied) and its recovery stays pending until the reconcile has re-read the
+/// machine and taken back the windows Vast shows.
 /// </summary>
-public sealed class MaintenanceStore(string stateDirectory)
+public sealed class MaintenanceStore(string stateDirectory, TimeProvider? time = null, ILogger? logger = null, IStateFileObserver? observer = null)
 {
-    private readonly string _path = Path.Combine(stateDirectory, "maintenance.json");
-    private readonly string _lock = Path.Combine(stateDirectory, "maintenance.lock");
+    public const string FileName = "maintenance.json";
 
-    public MaintenanceBook Load()
+    private readonly StateFile<MaintenanceBook> _file = new(stateDirectory, FileName, MaintenanceJsonContext.Default.MaintenanceBook,
+        static () => new MaintenanceBook(), Validate, time, logger, observer);
+
+    /// <summary>The book, with the pending recovery if the file was found unusable.</summary>
+    public StateRead<MaintenanceBook> Read() => _file.Read();
+
+    public MaintenanceBook Load() => _file.Read().Value;
+
+    public MaintenanceBook Update(Func<MaintenanceBook, MaintenanceBook> change) => _file.Update(change).Value;
+
+    /// <summary>Ends a pending recovery with the windows re-established from Vast.</summary>
+    public MaintenanceBook Resolve(Func<MaintenanceBook, MaintenanceBook> reestablish) => _file.Resolve(reestablish).Value;
+
+    private static string? Validate(MaintenanceBook book)
     {
-        try
+        var ids = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var w in book.Windows)
         {
-            return File.Exists(_path) ? JsonSerializer.Deserialize(File.ReadAllText(_path), MaintenanceJsonContext.Default.MaintenanceBook) ?? new MaintenanceBook() : new MaintenanceBook();
-        }
-        catch (JsonException)
-        {
-            File.Move(_path, _path + ".corrupt", overwrite: true);
-            return new MaintenanceBook();
-        }
-    }
-
-    public MaintenanceBook Update(Func<MaintenanceBook, MaintenanceBook> change)
-    {
-        Directory.CreateDirectory(stateDirectory);
-        using var lockFile = AcquireLock();
-        var next = change(Load());
-        var tmp = $"{_path}.{Environment.ProcessId}.tmp";
-        using (var stream = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None))
-        {
-            JsonSerializer.Serialize(stream, next, MaintenanceJsonContext.Default.MaintenanceBook);
-            stream.Flush(flushToDisk: true);
-        }
-
-        File.Move(tmp, _path, overwrite: true);
-        return next;
-    }
-
-    private FileStream AcquireLock()
-    {
-        for (var attempt = 0; ; attempt++)
-        {
-            try
+            if (string.IsNullOrWhiteSpace(w.Id) || !ids.Add(w.Id))
             {
-                // Read access is enough for the lock (flock), so a lock file root created stays usable by the service user.
-                return new FileStream(_lock, FileMode.OpenOrCreate, FileAccess.Read, FileShare.None);
+                return $"window id '{w.Id}' is empty or not unique";
             }
-            catch (IOException) when (attempt < 200)
+
+            if (w.Duration <= TimeSpan.Zero || !WindowState.All.Contains(w.State) || w.History is null)
             {
-                Thread.Sleep(25); // another process holds the book for a few milliseconds
+                return $"window {w.Id}: duration, state or history is not valid";
             }
         }
+
+        return null;
     }
 }
 
@@ -179,7 +172,8 @@ public static class Schedule
             : null;
 }
 
-[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull, WriteIndented = true)]
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull, WriteIndented = true,
+    RespectNullableAnnotations = true, RespectRequiredConstructorParameters = true)]
 [JsonSerializable(typeof(MaintenanceBook))]
 [JsonSerializable(typeof(FaultGuardState))]
 public sealed partial class MaintenanceJsonContext : JsonSerializerContext;

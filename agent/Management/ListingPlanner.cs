@@ -7,7 +7,10 @@ namespace VastHostAgent.Management;
 public sealed record PlanItem(string Field, string Current, string Desired, string Action, string Reason, string Explanation);
 
 /// <summary>A mutation the plan calls for; for an unlist, <c>UnlistReason</c> says why (remembered, so the agent relists once the reason is gone).</summary>
-public sealed record PlannedMutation(VastEndpoint Endpoint, string Summary, CreateAsksRequest? Listing = null, double? MinBid = null, CreateBidsRequest? DefaultJob = null, string? UnlistReason = null);
+public sealed record PlannedMutation(VastEndpoint Endpoint, string Summary, CreateAsksRequest? Listing = null, double? MinBid = null, CreateBidsRequest? DefaultJob = null, string? UnlistReason = null, WindowRequest? Window = null);
+
+/// <summary>A maintenance window to schedule on Vast (dnotify).</summary>
+public sealed record WindowRequest(DateTimeOffset Start, TimeSpan Duration, string Category);
 
 /// <summary>A default job taken off (for a window or by the fault guard), to put back afterwards.</summary>
 public sealed record SavedDefaultJob(string Image, IReadOnlyList<string> Args, double? Price);
@@ -18,8 +21,17 @@ public sealed record SavedDefaultJob(string Image, IReadOnlyList<string> Args, d
 /// </summary>
 public interface IListingConstraintSource
 {
-    /// <summary>Advances (persisting when <paramref name="apply"/>, calling Vast only when also not dry-run) and returns the constraints.</summary>
-    Task<ListingConstraints> StepAsync(VastMachine machine, Hosting.HostSnapshot snapshot, bool apply, bool dryRun, CancellationToken cancellationToken);
+    /// <summary>
+    /// Re-establishes maintenance windows and the fault guard's trip from the machine as just read when their
+    /// state files were found unusable (persisting when <paramref name="apply"/>). Returns what was recovered.
+    /// </summary>
+    IReadOnlyList<string> Recover(VastMachine machine, ManagementState management, bool apply);
+
+    /// <summary>
+    /// Advances (persisting when <paramref name="apply"/>; its calls to Vast go through the cycle's
+    /// <see cref="MutationPath"/>, so dry-run and holds apply) and returns the constraints.
+    /// </summary>
+    Task<ListingConstraints> StepAsync(VastMachine machine, Hosting.HostSnapshot snapshot, MutationCycle cycle, bool apply, CancellationToken cancellationToken);
 }
 
 /// <summary>What maintenance and the fault guard require of the listing this cycle.</summary>
@@ -31,9 +43,6 @@ public interface IListingConstraintSource
 public sealed record ListingConstraints(double? EndDateCap, bool Suspended, string? UnlistReason, bool RemoveDefaultJob, SavedDefaultJob? RestoreDefaultJob)
 {
     public static readonly ListingConstraints None = new(null, false, null, false, null);
-
-    /// <summary>Calls maintenance and the guard made (or would make, in dry-run) this cycle: dnotify, cancel_maint, cleanup; with their result.</summary>
-    public IReadOnlyList<(PlannedMutation Call, string Result)> Calls { get; init; } = [];
 }
 
 /// <summary>The reconcile plan for one machine: every field's decision, and the (few) calls that would make it so.</summary>

@@ -23,7 +23,7 @@ internal static partial class ManagementLog
     [LoggerMessage(5005, LogLevel.Warning, "Cannot reconcile: {Problem}")]
     public static partial void CannotReconcile(ILogger logger, string problem);
 
-    [LoggerMessage(5006, LogLevel.Warning, "A {Endpoint} ({Summary}) sent at {At} got no answer before the agent stopped; re-reading the machine instead of resending")]
+    [LoggerMessage(5006, LogLevel.Warning, "A {Endpoint} ({Summary}) sent at {At} got no answer before the agent stopped; it is treated as an unknown outcome (no change until a later read shows what Vast did)")]
     public static partial void ResumingAfterInterruptedMutation(ILogger logger, string endpoint, string summary, DateTimeOffset at);
 
     [LoggerMessage(5007, LogLevel.Error, "Reconcile failed unexpectedly ({Type}: {Problem}); trying again next cycle")]
@@ -31,4 +31,10 @@ internal static partial class ManagementLog
 
     [LoggerMessage(5008, LogLevel.Information, "Stopping: the reconcile in flight may finish for up to {Grace} (a change on Vast is not cut off mid-call)")]
     public static partial void StoppingDuringReconcile(ILogger logger, TimeSpan grace);
+
+    [LoggerMessage(5009, LogLevel.Warning, "{Endpoint}: outcome unknown ({Problem}); no further change to the machine before a read at or after {Until} shows what Vast did")]
+    public static partial void OutcomeUnknown(ILogger logger, string endpoint, string problem, DateTimeOffset until);
+
+    [LoggerMessage(5010, LogLevel.Warning, "State recovered from Vast after an unusable state file: {What}; no change is made to the machine this cycle")]
+    public static partial void StateRecovered(ILogger logger, string what);
 }

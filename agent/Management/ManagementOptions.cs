@@ -31,6 +31,15 @@ public sealed class ManagementOptions
     [Range(1, 1000, ErrorMessage = "must be between 1 and 1000")]
     public int MutationBudgetPerHour { get; set; } = 12;
 
+    /// <summary>
+    /// After a mutation whose outcome is unknown (no answer in time, the connection dropped, or the agent stopped
+    /// while it was in flight), no further change is made to the machine until a machine read taken this long after
+    /// it shows what Vast did: a slow server may still apply the first call. At least 3 × vast.requestTimeout is
+    /// always used. Below a minute only for tests.
+    /// </summary>
+    [DurationRange("00:00:01", "1.00:00:00")]
+    public TimeSpan UnknownOutcomeQuarantine { get; set; } = TimeSpan.FromMinutes(5);
+
     /// <summary>The journal file's size cap before it rotates (bytes); three rotated files are kept.</summary>
     [Range(16 * 1024, 1024L * 1024 * 1024, ErrorMessage = "must be between 16384 and 1073741824 bytes")]
     public long JournalMaxBytes { get; set; } = 5 * 1024 * 1024;

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using VastHostAgent.Hosting;
 
@@ -23,13 +24,18 @@ public static class ManagementServiceCollectionExtensions
     {
         services.AddOptions<ManagementOptions>().Bind(configuration.GetSection(ManagementOptions.SectionName), o => o.ErrorOnUnknownConfiguration = true);
         services.AddOptionsCheck<ManagementOptions, ManagementOptionsValidator>(ManagementOptions.SectionName,
-            ["enabled", "dryRun", "reconcileInterval", "jitter", "mutationBudgetPerHour", "journalMaxBytes", "listing", "pricing", "minBid", "defaultJob"], Nested);
-        services.TryAddSingleton(sp => new ManagementStateStore(sp.GetRequiredService<IOptions<AgentOptions>>().Value.StateDirectory));
+            ["enabled", "dryRun", "reconcileInterval", "jitter", "mutationBudgetPerHour", "unknownOutcomeQuarantine", "journalMaxBytes", "listing", "pricing", "minBid", "defaultJob"], Nested);
+        services.TryAddSingleton(sp => new ManagementStateStore(
+            sp.GetRequiredService<IOptions<AgentOptions>>().Value.StateDirectory,
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<ILoggerFactory>().CreateLogger<ManagementStateStore>(),
+            sp.GetRequiredService<StateFileHealth>()));
         services.TryAddSingleton(sp => new DecisionJournal(
             sp.GetRequiredService<IOptions<AgentOptions>>().Value.StateDirectory,
             sp.GetRequiredService<IOptions<ManagementOptions>>().Value.JournalMaxBytes));
         services.TryAddSingleton<MarketData>();
         services.TryAddSingleton<ManagementMetrics>();
+        services.TryAddSingleton<MutationPath>();
         services.TryAddSingleton<Reconciler>();
         services.TryAddSingleton<ManagementService>();
         return services;

@@ -1,5 +1,6 @@
-using System.Text.Json;
 using System.Text.Json.Serialization;
+using Microsoft.Extensions.Logging;
+using VastHostAgent.Hosting;
 
 namespace VastHostAgent.Management;
 
@@ -31,11 +32,25 @@ public sealed record ManagementState
     public string? UnlistedByAgentReason { get; init; }
 
     /// <summary>Times of recent mutations (pruned to the last hour).</summary>
+    [JsonRequired]
     public IReadOnlyList<DateTimeOffset> Mutations { get; init; } = [];
 
     /// <summary>A mutation the agent started and has not seen an answer to (write-ahead, cleared after the answer).</summary>
     public PendingMutation? Pending { get; init; }
+
+    /// <summary>
+    /// A mutation whose outcome is unknown (no answer, or the agent stopped while it was in flight): no further
+    /// mutation of the machine until a machine read taken at or after <see cref="UnknownOutcome.Until"/> shows what happened.
+    /// </summary>
+    public UnknownOutcome? Unknown { get; init; }
 }
+
+/// <summary>The quarantine after a mutation with an unknown outcome.</summary>
+/// <param name="At">When the mutation was sent.</param>
+/// <param name="Endpoint">Its endpoint name.</param>
+/// <param name="Summary">What it asked for.</param>
+/// <param name="Until">No mutation before a machine read taken at or after this time (a slow server may still apply it until then).</param>
+public sealed record UnknownOutcome(DateTimeOffset At, string Endpoint, string Summary, DateTimeOffset Until);
 
 /// <summary>The listing the agent last sent, and why.</summary>
 public sealed record AppliedListing(DateTimeOffset At, double? PriceGpu, double? MinBid, double? EndDate, string Why);
@@ -43,74 +58,35 @@ public sealed record AppliedListing(DateTimeOffset At, double? PriceGpu, double?
 /// <summary>A mutation in flight: on restart it means "re-read and reconcile", never "send again".</summary>
 public sealed record PendingMutation(DateTimeOffset At, string Endpoint, string Summary);
 
-/// <summary>Loads and saves <see cref="ManagementState"/> atomically (write a temp file, flush, rename).</summary>
-public sealed class ManagementStateStore
+/// <summary>
+/// <c>{stateDirectory}/management-state.json</c> through the one state-file type (<see cref="StateFile{T}"/>):
+/// locked, atomic, versioned, strict. An unusable file is set aside and the recovery stays pending until the
+/// reconcile has re-read the machine and re-established what the agent owns.
+/// </summary>
+public sealed class ManagementStateStore(string stateDirectory, TimeProvider? time = null, ILogger? logger = null, IStateFileObserver? observer = null)
 {
-    private readonly string _path;
-    private readonly Lock _gate = new();
-    private ManagementState? _cached;
-    private (DateTime WrittenAt, long Length) _cachedStamp;
+    public const string FileName = "management-state.json";
 
-    public ManagementStateStore(string stateDirectory)
-    {
-        StateDirectory = stateDirectory;
-        _path = Path.Combine(stateDirectory, "management-state.json");
-    }
+    private readonly StateFile<ManagementState> _file = new(stateDirectory, FileName, ManagementJsonContext.Default.ManagementState,
+        static () => new ManagementState(), Validate, time, logger, observer);
 
-    public string StateDirectory { get; }
+    public string StateDirectory { get; } = stateDirectory;
 
-    public ManagementState Load()
-    {
-        lock (_gate)
-        {
-            // Another process (`apply --once` next to the daemon) may have written the file: re-read when it changed.
-            var file = new FileInfo(_path);
-            var stamp = file.Exists ? (file.LastWriteTimeUtc, file.Length) : (DateTime.MinValue, -1L);
-            if (_cached is not null && stamp == _cachedStamp)
-            {
-                return _cached;
-            }
+    /// <summary>The state, with the pending recovery if the file was found unusable.</summary>
+    public StateRead<ManagementState> Read() => _file.Read();
 
-            _cachedStamp = stamp;
+    /// <summary>The state (the empty state while a recovery is pending: check <see cref="Read"/> before mutating).</summary>
+    public ManagementState Load() => _file.Read().Value;
 
-            try
-            {
-                _cached = File.Exists(_path)
-                    ? JsonSerializer.Deserialize(File.ReadAllText(_path), ManagementJsonContext.Default.ManagementState) ?? new ManagementState()
-                    : new ManagementState();
-            }
-            catch (JsonException)
-            {
-                // A damaged state file must not stop the agent: keep it aside and start from a clean state
-                // (the next reconcile re-reads the machine; nothing is re-applied blindly).
-                File.Move(_path, _path + ".corrupt", overwrite: true);
-                _cached = new ManagementState();
-            }
+    public ManagementState Update(Func<ManagementState, ManagementState> change) => _file.Update(change).Value;
 
-            return _cached;
-        }
-    }
+    /// <summary>Ends a pending recovery with what was re-established from Vast.</summary>
+    public ManagementState Resolve(Func<ManagementState, ManagementState> reestablish) => _file.Resolve(reestablish).Value;
 
-    public ManagementState Update(Func<ManagementState, ManagementState> change)
-    {
-        lock (_gate)
-        {
-            var next = change(Load());
-            Directory.CreateDirectory(StateDirectory);
-            var tmp = $"{_path}.{Environment.ProcessId}.tmp";
-            using (var stream = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None))
-            {
-                JsonSerializer.Serialize(stream, next, ManagementJsonContext.Default.ManagementState);
-                stream.Flush(flushToDisk: true);
-            }
-
-            File.Move(tmp, _path, overwrite: true);
-            _cached = next;
-            var file = new FileInfo(_path);
-            _cachedStamp = (file.LastWriteTimeUtc, file.Length);
-            return next;
-        }
-    }
+    private static string? Validate(ManagementState state) =>
+        state.MachineId is <= 0 ? "machineId must be positive"
+        : state.Mutations.Any(t => t == default) ? "a mutation time is missing"
+        : null;
 }
 
 /// <summary>One journal line: a decision (including "no change") with its inputs, rule, values and result.</summary>
@@ -127,6 +103,12 @@ public sealed record JournalEntry
     public string? Result { get; init; }
     public string? Explanation { get; init; }
     public JournalInputs? Inputs { get; init; }
+
+    /// <summary>The machine the line is about (absent in lines written before version 0.2).</summary>
+    public long? MachineId { get; init; }
+
+    /// <summary>For mutations: the Vast endpoint name (create_asks, unlist, dnotify, …).</summary>
+    public string? Endpoint { get; init; }
 }
 
 /// <summary>The inputs of a pricing decision, summarised.</summary>
@@ -142,7 +124,8 @@ public sealed record JournalInputs(
     string? Market);
 
 /// <summary>Source-generated JSON for the management state and journal.</summary>
-[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+    RespectNullableAnnotations = true, RespectRequiredConstructorParameters = true)]
 [JsonSerializable(typeof(ManagementState))]
 [JsonSerializable(typeof(JournalEntry))]
 public sealed partial class ManagementJsonContext : JsonSerializerContext;

@@ -12,20 +12,26 @@ public sealed record ReconcileReport(
     long? MachineId,
     string? Problem,
     ReconcilePlan? Plan,
-    IReadOnlyList<(PlannedMutation Mutation, string Result)> Results,
-    TimeSpan? BackOff);
+    IReadOnlyList<MutationRecord> Results,
+    TimeSpan? BackOff)
+{
+    /// <summary>State files that were unusable and were re-established from this cycle's read (no change made this cycle).</summary>
+    public IReadOnlyList<string> Recovered { get; init; } = [];
+}
 
 /// <summary>
-/// One reconcile: read the machine → decide (price, listing, min bid, default job) → journal → apply the
-/// planned mutations one by one (unless dry-run) → re-read. Never repeats a mutation because an answer
-/// was lost: after any mutation or failure the cycle ends and the next decision starts from a fresh read.
-/// A write-ahead note in the state file marks a mutation in flight, so a restart re-reads instead of resending.
+/// One reconcile: read the machine → re-establish any unusable state file from that read → decide (price,
+/// listing, min bid, default job; maintenance and the fault guard first) → journal → apply the planned
+/// mutations one by one through the <see cref="MutationPath"/> (unless dry-run) → re-read. Never repeats a
+/// mutation because an answer was lost: after any failure the cycle ends and the next decision starts from a
+/// fresh read, and after an unknown outcome the machine is quarantined until a later read shows what happened.
 /// </summary>
 public sealed partial class Reconciler(
     IVastClient client,
     VastMachineLocator locator,
     MarketData marketData,
     ManagementStateStore store,
+    MutationPath mutations,
     DecisionJournal journal,
     ManagementMetrics metrics,
     SnapshotStore snapshots,
@@ -80,24 +86,51 @@ public sealed partial class Reconciler(
             return Problem(now, dryRun, null, ex.Message, apply, ex.RetryAfter);
         }
 
-        var state = Track(store.Load(), machine, id, now, o);
+        // An unusable state file (found now, or earlier by this or another process) is re-established from this
+        // fresh read before anything is decided, and nothing is changed on Vast in this cycle.
+        var recovered = new List<string>();
+        var managementRead = store.Read();
+        var management = managementRead.Value;
+        if (managementRead.Recovery is { } lost)
+        {
+            management = Reestablish(management, machine, id, now);
+            recovered.Add($"{ManagementStateStore.FileName} ({lost.Problem}; set aside as {lost.SetAsideAs ?? "-"}): "
+                + (management.UnlistedByAgentReason is { } why ? $"the agent's own unlist re-established from the journal ({why}); " : "")
+                + "cooldown restarted, occupancy history reset");
+            if (apply)
+            {
+                store.Resolve(_ => management);
+            }
+        }
+
+        if (maintenance is not null)
+        {
+            recovered.AddRange(maintenance.Recover(machine, management, apply));
+        }
+
+        var state = Track(management, machine, id, now, o);
         if (apply)
         {
-            if (state.Pending is { } pending)
-            {
-                ManagementLog.ResumingAfterInterruptedMutation(logger, pending.Endpoint, pending.Summary, pending.At);
-                journal.Write([Entry(now, "mutation", "recover", "re_read_after_interruption", dryRun,
-                    $"a {pending.Endpoint} sent at {pending.At:u} got no answer before the agent stopped; the machine was re-read and is reconciled from what Vast shows", result: "re_read")]);
-                state = state with { Pending = null };
-            }
+            state = store.Update(s => Track(s, machine, id, now, o));
+        }
 
-            state = store.Update(_ => state);
+        var cycle = mutations.Begin(id, now, dryRun, persist: apply);
+        if (recovered.Count > 0)
+        {
+            var what = string.Join("; ", recovered);
+            cycle.Hold(MutationResult.HeldRecovery, "state re-established from Vast this cycle: " + what);
+            if (apply)
+            {
+                ManagementLog.StateRecovered(logger, what);
+                journal.Write(recovered.Select(r => JournalEntries.Entry(now, "state", "recover", "state_file_unusable", dryRun,
+                    r + "; no change on Vast this cycle", machineId: id)));
+            }
         }
 
         var constraints = maintenance is null
             ? ListingConstraints.None
-            : await maintenance.StepAsync(machine, snapshots.Current, apply, dryRun, cancellationToken).ConfigureAwait(false);
-        if (apply && !dryRun)
+            : await maintenance.StepAsync(machine, snapshots.Current, cycle, apply, cancellationToken).ConfigureAwait(false);
+        if (apply)
         {
             state = store.Load(); // maintenance may have noted that the agent holds the listing
         }
@@ -138,111 +171,67 @@ public sealed partial class Reconciler(
         }
 
         var plan = ListingPlanner.Plan(machine, price, o, state, _market, now, constraints);
-        var results = new List<(PlannedMutation, string)>(constraints.Calls);
-        TimeSpan? backOff = null;
         if (apply)
         {
-            var entries = plan.Items.Select(i => Entry(now, i.Field, i.Action, i.Reason, dryRun, i.Explanation, i.Current, i.Desired,
+            var entries = plan.Items.Select(i => JournalEntries.Entry(now, i.Field, i.Action, i.Reason, dryRun, i.Explanation, i.Current, i.Desired,
                 rule: i.Field == "gpu price" ? price.Rule : null,
-                inputs: i.Field == "gpu price" ? Inputs(price, machine, rented, input.IdleFor, _market) : null)).ToList();
+                inputs: i.Field == "gpu price" ? Inputs(price, machine, rented, input.IdleFor, _market) : null,
+                machineId: id)).ToList();
             journal.Write(entries);
             foreach (var item in plan.Items)
             {
                 metrics.Decision(item.Field, item.Action, item.Reason);
             }
 
-            if (dryRun)
+            foreach (var mutation in plan.Mutations)
             {
-                foreach (var mutation in plan.Mutations)
-                {
-                    results.Add((mutation, "dry_run"));
-                    metrics.Mutation(mutation.Endpoint, "dry_run");
-                    ManagementLog.DryRunWouldCall(logger, mutation.Summary);
-                }
-
-                journal.Write(plan.Mutations.Select(m => Entry(now, "mutation", "skip", "dry_run", true, m.Summary, result: "dry_run")));
+                await mutations.ExecuteAsync(cycle, mutation, cancellationToken, (s, at) => Applied(s, mutation, price, at)).ConfigureAwait(false);
             }
-            else
+
+            if (cycle.Sent)
             {
-                backOff = await ApplyAsync(plan, price, results, cancellationToken).ConfigureAwait(false);
+                try
+                {
+                    // Re-read so the metrics show what Vast now has; the next cycle decides from a fresh read too.
+                    Publish(await client.GetMachineAsync(id, cancellationToken).ConfigureAwait(false), id);
+                }
+                catch (VastApiException)
+                {
+                    // the next cycle reads again
+                }
             }
         }
 
         metrics.Reconciled(now, dryRun, price, plan.Machine, _market, store.Load().Mutations.Count(t => now - t < TimeSpan.FromHours(1)), o.MutationBudgetPerHour);
-        return new ReconcileReport(now, dryRun, id, null, plan, results, backOff);
+        return new ReconcileReport(now, dryRun, id, null, plan, cycle.Results, cycle.BackOff) { Recovered = recovered };
     }
 
-    private async Task<TimeSpan?> ApplyAsync(ReconcilePlan plan, PriceDecision price, List<(PlannedMutation, string)> results, CancellationToken cancellationToken)
+    /// <summary>What an applied listing mutation changes in the management state (in the write that clears the write-ahead note).</summary>
+    private static ManagementState Applied(ManagementState s, PlannedMutation mutation, PriceDecision price, DateTimeOffset at) => s with
     {
-        var o = options.Value;
-        var id = plan.Machine.EffectiveId;
-        TimeSpan? backOff = null;
-        var attempted = false;
-        foreach (var mutation in plan.Mutations)
+        LastApplied = mutation.Listing is { } l ? new AppliedListing(at, l.PriceGpu, l.PriceMinBid, l.EndDate, price.Explanation) : s.LastApplied,
+        LastPriceChangeAt = mutation.Listing is not null && price.Action == PriceAction.Change ? at : s.LastPriceChangeAt,
+        UnlistedByAgentReason = mutation.Endpoint switch
         {
-            var now = time.GetUtcNow();
-            var state = store.Load();
-            var recent = state.Mutations.Where(t => now - t < TimeSpan.FromHours(1)).ToList();
-            if (recent.Count >= o.MutationBudgetPerHour)
-            {
-                Record(mutation, "skipped_budget", $"mutation budget of {o.MutationBudgetPerHour}/hour used up", results, now);
-                continue;
-            }
+            VastEndpoint.CreateAsks => null,
+            VastEndpoint.Unlist => mutation.UnlistReason,
+            _ => s.UnlistedByAgentReason,
+        },
+    };
 
-            // Write-ahead: a restart while this call is in flight re-reads instead of resending.
-            store.Update(s => s with { Pending = new PendingMutation(now, VastEndpointInfo.Of(mutation.Endpoint).Name, mutation.Summary), Mutations = [.. recent, now] });
-            attempted = true;
-            string result;
-            try
-            {
-                await CallAsync(id, mutation, cancellationToken).ConfigureAwait(false);
-                result = "applied";
-                store.Update(s => s with
-                {
-                    Pending = null,
-                    LastApplied = mutation.Listing is { } l ? new AppliedListing(now, l.PriceGpu, l.PriceMinBid, l.EndDate, price.Explanation) : s.LastApplied,
-                    LastPriceChangeAt = mutation.Listing is not null && price.Action == PriceAction.Change ? now : s.LastPriceChangeAt,
-                    UnlistedByAgentReason = mutation.Endpoint switch
-                    {
-                        VastEndpoint.CreateAsks => null,
-                        VastEndpoint.Unlist => mutation.UnlistReason,
-                        _ => s.UnlistedByAgentReason,
-                    },
-                });
-                Record(mutation, result, mutation.Summary, results, now);
-            }
-            catch (VastApiException ex)
-            {
-                result = ex.Failure switch
-                {
-                    VastFailure.OutcomeUnknown => "outcome_unknown",
-                    VastFailure.RateLimited => "rate_limited",
-                    VastFailure.CircuitOpen => "circuit_open",
-                    _ => "failed",
-                };
-                store.Update(s => s with { Pending = null });
-                backOff = ex.RetryAfter;
-                Record(mutation, result, ex.Message, results, now);
-                ManagementLog.MutationFailed(logger, VastEndpointInfo.Of(mutation.Endpoint).Name, ex.Message);
-                break; // re-read before deciding anything else
-            }
-        }
-
-        if (attempted)
-        {
-            try
-            {
-                // Re-read so the metrics show what Vast now has; the next cycle decides from a fresh read too.
-                Publish(await client.GetMachineAsync(id, cancellationToken).ConfigureAwait(false), id);
-            }
-            catch (VastApiException)
-            {
-                // the next cycle reads again
-            }
-        }
-
-        return backOff;
-    }
+    /// <summary>
+    /// The management state after its file was unusable, re-established from the machine as read now and the
+    /// journal: whether the agent itself unlisted the machine (so it keeps holding it, and relists only once the
+    /// reason is gone) comes from the journal's last applied listing change; the cooldown restarts now (the time
+    /// of the last price change is lost, so the next change waits a full cooldown).
+    /// </summary>
+    private ManagementState Reestablish(ManagementState empty, VastMachine machine, long id, DateTimeOffset now) => empty with
+    {
+        MachineId = id,
+        FirstSeenAt = now,
+        LastPriceChangeAt = now,
+        UnlistedByAgentReason = machine.Listed == true ? null : journal.LastUnlistByAgent(id),
+    };
 
     /// <summary>Shares a fresh machine read with the snapshot (metrics; the poller then skips its own read).</summary>
     private void Publish(VastMachine machine, long id)
@@ -252,27 +241,6 @@ public sealed partial class Reconciler(
         {
             Vast = (s.Vast ?? new VastState()) with { Up = true, Problem = null, IdentificationProblem = null, MachineId = id, Machine = machine, MachineReadAt = at },
         });
-    }
-
-    private Task<VastResult> CallAsync(long id, PlannedMutation mutation, CancellationToken cancellationToken) => mutation.Endpoint switch
-    {
-        VastEndpoint.CreateAsks => client.ListMachineAsync(mutation.Listing!, cancellationToken),
-        VastEndpoint.MinBid => client.SetMinBidAsync(id, mutation.MinBid!.Value, cancellationToken),
-        VastEndpoint.CreateBids => client.SetDefaultJobAsync(mutation.DefaultJob!, cancellationToken),
-        VastEndpoint.RemoveDefaultJob => client.RemoveDefaultJobAsync(id, cancellationToken),
-        VastEndpoint.Unlist => client.UnlistMachineAsync(id, cancellationToken),
-        _ => throw new InvalidOperationException($"unexpected mutation {mutation.Endpoint}"),
-    };
-
-    private void Record(PlannedMutation mutation, string result, string detail, List<(PlannedMutation, string)> results, DateTimeOffset now)
-    {
-        results.Add((mutation, result));
-        metrics.Mutation(mutation.Endpoint, result);
-        journal.Write([Entry(now, "mutation", result == "applied" ? "change" : "skip", result, false, detail, result: result)]);
-        if (result == "applied")
-        {
-            ManagementLog.Applied(logger, mutation.Summary);
-        }
     }
 
     /// <summary>Occupancy history for idle/busy pricing.</summary>
@@ -295,7 +263,7 @@ public sealed partial class Reconciler(
         ManagementLog.CannotReconcile(logger, problem);
         if (apply)
         {
-            journal.Write([Entry(now, "reconcile", "hold", "cannot_read_machine", dryRun, problem)]);
+            journal.Write([JournalEntries.Entry(now, "reconcile", "hold", "cannot_read_machine", dryRun, problem, machineId: id)]);
             metrics.Decision("reconcile", "hold", "cannot_read_machine");
         }
 
@@ -307,21 +275,4 @@ public sealed partial class Reconciler(
         double? P(double p) => market is { PeerPrices.Count: > 0 } m ? Math.Round(PricingEngine.Percentile(m.PeerPrices, p), 4) : null;
         return new(price.Peers, price.MarketValue, P(10), P(50), P(90), rented, (int)(machine.NumGpus ?? 0), Math.Round(idle.TotalHours, 2), market?.Description);
     }
-
-    /// <summary>A journal line; a change decided in dry-run gets the result "dry_run". Also used by maintenance and the fault guard.</summary>
-    internal static JournalEntry Entry(DateTimeOffset at, string kind, string action, string reason, bool dryRun, string? explanation,
-        string? old = null, string? @new = null, string? rule = null, JournalInputs? inputs = null, string? result = null) => new()
-        {
-            Time = at,
-            Kind = kind,
-            Action = action,
-            Reason = reason,
-            Rule = rule,
-            Old = old,
-            New = @new,
-            DryRun = dryRun,
-            Result = result ?? (dryRun && action == "change" ? "dry_run" : null),
-            Explanation = explanation,
-            Inputs = inputs,
-        };
 }

@@ -58,6 +58,7 @@ public sealed class MaintenanceProcessTests : IAsyncLifetime
                 ["VASTHOST_MANAGEMENT__DRYRUN"] = "false",
                 ["VASTHOST_MANAGEMENT__RECONCILEINTERVAL"] = "00:00:01",
                 ["VASTHOST_MANAGEMENT__MUTATIONBUDGETPERHOUR"] = "100",
+                ["VASTHOST_MANAGEMENT__UNKNOWNOUTCOMEQUARANTINE"] = "00:00:01", // 3 × the request timeout: 15 s
                 ["VASTHOST_MANAGEMENT__PRICING__STRATEGY"] = "fixed",
                 ["VASTHOST_MANAGEMENT__PRICING__FIXEDPRICE"] = price.ToString(CultureInfo.InvariantCulture),
                 ["VASTHOST_MANAGEMENT__PRICING__COOLDOWN"] = "00:00:00",
@@ -80,16 +81,8 @@ public sealed class MaintenanceProcessTests : IAsyncLifetime
 
     private static string? WindowState(AgentConfig config, string id)
     {
-        var path = Path.Combine(config.WorkDirectory!, "state", "maintenance.json");
-        try
-        {
-            var book = JsonSerializer.Deserialize(File.ReadAllText(path), MaintenanceJsonContext.Default.MaintenanceBook);
-            return book?.Windows.FirstOrDefault(w => w.Id == id)?.State;
-        }
-        catch (Exception ex) when (ex is IOException or JsonException)
-        {
-            return null;
-        }
+        // Through the agent's own store: the file is written atomically, so a read never sees half of it.
+        return new MaintenanceStore(Path.Combine(config.WorkDirectory!, "state")).Load().Windows.FirstOrDefault(w => w.Id == id)?.State;
     }
 
     [Fact]

@@ -347,7 +347,7 @@ public sealed class MaintenanceWindowTests
         Assert.DoesNotContain(rig.Emulator.State.Requests, r => r.Mutation);
         Assert.Equal(WindowState.Planned, rig.Window("w1").State);
         var journal = rig.Journal();
-        Assert.Contains(journal, e => e.Result is null && e.Reason == "dry_run" && e.Explanation!.StartsWith("dnotify for window w1", StringComparison.Ordinal));
+        Assert.Contains(journal, e => e.Kind == "mutation" && e.Result == "dry_run" && e.Endpoint == "dnotify" && e.Explanation!.StartsWith("dnotify for window w1", StringComparison.Ordinal));
         Assert.Contains(journal, e => e.Kind == "end date" && e.Reason == "maintenance_cap");
     }
 

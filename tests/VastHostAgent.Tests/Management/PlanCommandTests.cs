@@ -56,12 +56,12 @@ public sealed class PlanCommandTests : IAsyncLifetime
         var dry = await AgentProcess.RunToExitAsync(["apply", "--once", "--config", Config]);
         Assert.Equal(0, dry.ExitCode);
         Assert.Contains("APPLY, DRY RUN (management.dryRun=true", dry.Stdout, StringComparison.Ordinal);
-        Assert.Contains("dry_run          create_asks", dry.Stdout, StringComparison.Ordinal);
+        Assert.Contains("dry_run            create_asks", dry.Stdout, StringComparison.Ordinal);
         Assert.DoesNotContain(_emulator.State.Requests, r => r.Mutation);
 
         var real = await AgentProcess.RunToExitAsync(["apply", "--once", "--no-dry-run", "--config", Config]);
         Assert.True(real.ExitCode == 0, real.Stdout + real.Stderr);
-        Assert.Contains("applied          create_asks", real.Stdout, StringComparison.Ordinal);
+        Assert.Contains("applied            create_asks", real.Stdout, StringComparison.Ordinal);
         Assert.Single(_emulator.State.Requests, r => r.Mutation && r.Applied);
         Assert.Contains($"Journal: {_dir}/state/journal.jsonl", real.Stdout, StringComparison.Ordinal);
 

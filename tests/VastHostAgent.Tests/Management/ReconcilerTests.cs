@@ -71,7 +71,7 @@ public sealed class ReconcilerTests : IAsyncLifetime
         await using var host = Host();
         var first = await ReconcilerOf(host).RunAsync(apply: true, dryRun: false, default);
         var applied = Assert.Single(first.Results);
-        Assert.Equal("applied", applied.Result);
+        Assert.Equal(MutationResult.Applied, applied.Result);
         Assert.Equal(VastEndpoint.CreateAsks, applied.Mutation.Endpoint);
         var market = ReconcilerOf(host).Market!;
         var expected = Math.Round(PricingEngine.Percentile(market.PeerPrices, 50), 4);
@@ -111,7 +111,7 @@ public sealed class ReconcilerTests : IAsyncLifetime
         for (var i = 0; i < 3; i++)
         {
             var report = await ReconcilerOf(host).RunAsync(apply: true, dryRun: true, default);
-            Assert.All(report.Results, r => Assert.Equal("dry_run", r.Result));
+            Assert.All(report.Results, r => Assert.Equal(MutationResult.DryRun, r.Result));
             Assert.NotEmpty(report.Results);
         }
 
@@ -130,7 +130,7 @@ public sealed class ReconcilerTests : IAsyncLifetime
         _emulator.State.AddFault(new FaultSpec(Endpoints.CreateAsks, DelayMs: 3000, PassThrough: true));
 
         var first = await ReconcilerOf(host).RunAsync(apply: true, dryRun: false, default);
-        Assert.Equal("outcome_unknown", Assert.Single(first.Results).Result);
+        Assert.Equal(MutationResult.OutcomeUnknown, Assert.Single(first.Results).Result);
         await Poll.UntilAsync(() => _emulator.State.Requests.Any(r => r.Endpoint == Endpoints.CreateAsks && r.Applied), TimeSpan.FromSeconds(10), "the delayed create_asks to land");
 
         var second = await ReconcilerOf(host).RunAsync(apply: true, dryRun: false, default);
@@ -147,7 +147,7 @@ public sealed class ReconcilerTests : IAsyncLifetime
         for (var i = 0; i < 3; i++)
         {
             var report = await ReconcilerOf(host).RunAsync(apply: true, dryRun: false, default);
-            Assert.Equal("rate_limited", Assert.Single(report.Results).Result);
+            Assert.Equal(MutationResult.RateLimited, Assert.Single(report.Results).Result);
             Assert.NotNull(report.BackOff);
         }
 
@@ -186,7 +186,9 @@ public sealed class ReconcilerTests : IAsyncLifetime
         Assert.Empty(report.Plan!.Mutations);
         Assert.Single(Mutations());
         Assert.Null(new ManagementStateStore(_stateDir).Load().Pending);
-        Assert.Contains(after.Services.GetRequiredService<DecisionJournal>().Tail(50), e => e.Reason == "re_read_after_interruption");
+        Assert.Contains(after.Services.GetRequiredService<DecisionJournal>().Tail(50),
+            e => e.Reason == "outcome_unknown" && e.Endpoint == "create_asks" && e.Explanation!.Contains("the agent stopped before the answer", StringComparison.Ordinal));
+        Assert.NotNull(new ManagementStateStore(_stateDir).Load().Unknown); // quarantined until a later read shows what Vast did
         // What was applied, and when, survived the restart: the cooldown still counts from the first change.
         Assert.NotNull(new ManagementStateStore(_stateDir).Load().LastPriceChangeAt);
         Assert.Equal(0.50, new ManagementStateStore(_stateDir).Load().LastApplied!.PriceGpu);
@@ -226,7 +228,7 @@ public sealed class ReconcilerTests : IAsyncLifetime
             ["management:defaultJob:image"] = "vastai/idle:latest",
         });
         var report = await ReconcilerOf(host).RunAsync(apply: true, dryRun: false, default);
-        Assert.Equal(["applied", "skipped_budget"], report.Results.Select(r => r.Result));
+        Assert.Equal([MutationResult.Applied, MutationResult.SkippedBudget], report.Results.Select(r => r.Result));
         Assert.Single(Mutations());
         Assert.Contains("vasthost_management_mutations_total{endpoint=\"create_bids\",result=\"skipped_budget\"} 1", await host.MetricsAsync(), StringComparison.Ordinal);
     }
