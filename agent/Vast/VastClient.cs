@@ -4,7 +4,6 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 using Microsoft.Extensions.Options;
-using Polly.CircuitBreaker;
 
 namespace VastHostAgent.Vast;
 
@@ -158,7 +157,7 @@ internal sealed class VastClient(IHttpClientFactory httpClients, IOptions<VastOp
         {
             response = await httpClients.CreateClient(HttpClientName).SendAsync(request, HttpCompletionOption.ResponseContentRead, cancellationToken).ConfigureAwait(false);
         }
-        catch (BrokenCircuitException)
+        catch (VastCircuitOpenException)
         {
             throw new VastApiException(endpoint, VastFailure.CircuitOpen, null, $"Vast API {info.Name}: not attempted, the circuit breaker is open after repeated failures");
         }

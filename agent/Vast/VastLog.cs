@@ -28,4 +28,7 @@ internal static partial class VastLog
 
     [LoggerMessage(4007, LogLevel.Debug, "Vast API {Endpoint} retry {Attempt} after {Outcome}")]
     public static partial void Retrying(ILogger logger, string endpoint, int attempt, string outcome);
+
+    [LoggerMessage(4008, LogLevel.Information, "Vast API circuit breaker half-open: one probe call goes out; other calls stay paused until it answers")]
+    public static partial void CircuitHalfOpen(ILogger logger);
 }

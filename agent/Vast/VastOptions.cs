@@ -63,11 +63,17 @@ public sealed class VastOptions
     [Range(0, 10, ErrorMessage = "must be between 0 and 10")]
     public int ReadRetries { get; set; } = 3;
 
-    /// <summary>Consecutive failures (5xx, timeouts, connection errors) that open the circuit breaker.</summary>
+    /// <summary>
+    /// Consecutive failures (5xx, timeouts, connection errors; every attempt, on any endpoint, reads and changes
+    /// alike) that open the circuit breaker. Any other answer (2xx, 4xx, 429) resets the count.
+    /// </summary>
     [Range(2, 100, ErrorMessage = "must be between 2 and 100")]
     public int CircuitBreakerFailures { get; set; } = 5;
 
-    /// <summary>How long the open circuit rejects calls before trying again.</summary>
+    /// <summary>
+    /// How long the open circuit rejects every call without sending it. Then one probe call goes out: its
+    /// answer closes the circuit, its failure opens it for another break.
+    /// </summary>
     [DurationRange("00:00:01", "01:00:00")]
     public TimeSpan CircuitBreakDuration { get; set; } = TimeSpan.FromMinutes(1);
 }

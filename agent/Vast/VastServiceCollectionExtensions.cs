@@ -20,11 +20,13 @@ public static class VastServiceCollectionExtensions
             "enabled", "baseUrl", "apiKeyFile", "apiKeyCredential", "machineId", "hostname", "pollInterval", "accountPollInterval",
             "defaultSpacingSeconds", "spacingScale", "maxBackoff", "requestTimeout", "readRetries", "circuitBreakerFailures", "circuitBreakDuration");
         // Polly's own telemetry logs outcomes and exception texts verbatim; the agent logs retries, 429s and the
-        // circuit itself (VastLog), with text it controls.
+        // circuit breaker (VastLog), with text it controls.
         services.AddLogging(logging => logging.AddFilter("Polly", LogLevel.None));
         services.TryAddSingleton<VastApiKeyProvider>();
         services.TryAddSingleton<VastEndpointGates>();
         services.TryAddSingleton<VastClientMetrics>();
+        services.TryAddSingleton<VastCircuitBreaker>();
+        services.TryAddTransient<VastCircuitBreakerHandler>();
         services.TryAddTransient<VastRequestHandler>();
 
         var http = services.AddHttpClient(VastClient.HttpClientName, client => client.Timeout = Timeout.InfiniteTimeSpan)
@@ -35,8 +37,10 @@ public static class VastServiceCollectionExtensions
                 ConnectTimeout = TimeSpan.FromSeconds(15),
             })
             .RemoveAllLoggers(); // request logging would show URLs and headers; the agent logs what matters itself
-        // Handlers run outermost first: resilience (retry, circuit breaker), then spacing, auth and metrics.
+        // Handlers run outermost first: the read retry, then the circuit breaker (it sees every attempt and its
+        // rejections are not retried), then spacing, auth, the per-attempt timeout and metrics.
         http.AddResilienceHandler("vast", ConfigurePipeline);
+        http.AddHttpMessageHandler<VastCircuitBreakerHandler>();
         http.AddHttpMessageHandler<VastRequestHandler>();
 
         services.TryAddSingleton<IVastClient, VastClient>();
@@ -49,13 +53,13 @@ public static class VastServiceCollectionExtensions
     /// Outer resilience: reads (GETs and the offer search) are retried after 429, 502/503/504, timeouts and
     /// connection errors, with exponential back-off and jitter on the TimeProvider (the inner handler adds the
     /// per-endpoint spacing and 429 back-off). Mutations are never retried: the caller re-reads and reconciles.
-    /// A circuit breaker stops all calls for a while after repeated server or transport failures.
+    /// The circuit breaker is not here but the next handler down (<see cref="VastCircuitBreaker"/>): Polly's
+    /// breaker only breaks on a failure ratio, not after consecutive failures.
     /// </summary>
     private static void ConfigurePipeline(ResiliencePipelineBuilder<HttpResponseMessage> builder, ResilienceHandlerContext context)
     {
         var services = context.ServiceProvider;
         var options = services.GetRequiredService<IOptions<VastOptions>>().Value;
-        var metrics = services.GetRequiredService<VastClientMetrics>();
         var logger = services.GetRequiredService<ILoggerFactory>().CreateLogger("VastHostAgent.Vast.Resilience");
         builder.TimeProvider = services.GetRequiredService<TimeProvider>();
 
@@ -78,49 +82,16 @@ public static class VastServiceCollectionExtensions
                 },
             });
         }
-
-        builder.AddCircuitBreaker(new HttpCircuitBreakerStrategyOptions
-        {
-            FailureRatio = 1.0,
-            MinimumThroughput = options.CircuitBreakerFailures,
-            SamplingDuration = TimeSpan.FromMinutes(5),
-            BreakDuration = options.CircuitBreakDuration,
-            ShouldHandle = args => ValueTask.FromResult(IsFailure(args.Outcome)),
-            OnOpened = args =>
-            {
-                metrics.Circuit(1);
-                VastLog.CircuitOpened(logger, args.BreakDuration);
-                return ValueTask.CompletedTask;
-            },
-            OnHalfOpened = _ =>
-            {
-                metrics.Circuit(2);
-                return ValueTask.CompletedTask;
-            },
-            OnClosed = _ =>
-            {
-                metrics.Circuit(0);
-                VastLog.CircuitClosed(logger);
-                return ValueTask.CompletedTask;
-            },
-        });
     }
 
     private static bool IsRead(ResilienceContext context) =>
         context.GetRequestMessage()?.Options.TryGetValue(VastRequestHandler.EndpointKey, out var info) == true && !info.Mutation;
 
+    /// <summary>A circuit-open rejection (<see cref="VastCircuitOpenException"/>) is not retryable: nothing was sent.</summary>
     private static bool IsRetryable(Outcome<HttpResponseMessage> outcome) => outcome switch
     {
         { Exception: HttpRequestException or TimeoutException } => true,
         { Result.StatusCode: HttpStatusCode.TooManyRequests or HttpStatusCode.BadGateway or HttpStatusCode.ServiceUnavailable or HttpStatusCode.GatewayTimeout } => true,
-        _ => false,
-    };
-
-    /// <summary>What counts against the breaker: the service or the network failing, not 4xx answers or rate limits.</summary>
-    private static bool IsFailure(Outcome<HttpResponseMessage> outcome) => outcome switch
-    {
-        { Exception: HttpRequestException or TimeoutException } => true,
-        { Result: { } response } => (int)response.StatusCode >= 500,
         _ => false,
     };
 
