@@ -27,8 +27,8 @@ public interface IStateFileObserver
 {
     /// <param name="file">The file name (bounded: one per kind of state).</param>
     /// <param name="recovery">The pending recovery, null when the file is sound.</param>
-    /// <param name="setAsideNow">True when this read found the file unusable and moved it aside.</param>
-    void Observed(string file, StateFileRecovery? recovery, bool setAsideNow);
+    /// <param name="resolvedNow">True when a pending recovery was just completed (re-established from Vast).</param>
+    void Observed(string file, StateFileRecovery? recovery, bool resolvedNow);
 }
 
 /// <summary>
@@ -105,7 +105,7 @@ public sealed class StateFile<T>
         var parsed = Parse();
         if (parsed.Problem is null)
         {
-            _observer?.Observed(FileName, parsed.Read!.Recovery, setAsideNow: false);
+            _observer?.Observed(FileName, parsed.Read!.Recovery, resolvedNow: false);
             return parsed.Read!;
         }
 
@@ -131,7 +131,7 @@ public sealed class StateFile<T>
         var current = ReadOrRecoverLocked(out _);
         var next = new StateRead<T>(reestablish(current.Value), null);
         WriteLocked(next);
-        _observer?.Observed(FileName, null, setAsideNow: false);
+        _observer?.Observed(FileName, null, resolvedNow: current.Recovery is not null);
         return next;
     });
 
@@ -141,7 +141,7 @@ public sealed class StateFile<T>
         var parsed = Parse();
         if (parsed.Problem is not { } problem)
         {
-            _observer?.Observed(FileName, parsed.Read!.Recovery, setAsideNow: false);
+            _observer?.Observed(FileName, parsed.Read!.Recovery, resolvedNow: false);
             return parsed.Read!;
         }
 
@@ -169,7 +169,7 @@ public sealed class StateFile<T>
             StateFileLog.SetAside(_logger, Path, problem, movedTo ?? "(left in place)");
         }
 
-        _observer?.Observed(FileName, recovery, setAsideNow: true);
+        _observer?.Observed(FileName, recovery, resolvedNow: false);
         return read;
     }
 
@@ -371,10 +371,10 @@ public sealed class StateFileHealth(SnapshotStore snapshots) : IStateFileObserve
 
     public IReadOnlyCollection<StateFileStatus> Files => [.. _files.Values.OrderBy(f => f.File, StringComparer.Ordinal)];
 
-    public void Observed(string file, StateFileRecovery? recovery, bool setAsideNow)
+    public void Observed(string file, StateFileRecovery? recovery, bool resolvedNow)
     {
         var before = _files.GetValueOrDefault(file);
-        var next = new StateFileStatus(file, (before?.SetAside ?? 0) + (setAsideNow ? 1 : 0), recovery);
+        var next = new StateFileStatus(file, (before?.Recovered ?? 0) + (resolvedNow ? 1 : 0), recovery);
         if (before == next)
         {
             return;
@@ -387,9 +387,9 @@ public sealed class StateFileHealth(SnapshotStore snapshots) : IStateFileObserve
 
 /// <summary>One state file as the agent last saw it.</summary>
 /// <param name="File">The file name.</param>
-/// <param name="SetAside">How many times this process found it unusable and moved it aside.</param>
+/// <param name="Recovered">How many times this agent re-established it from Vast after it was found unusable (by the agent or a command run next to it).</param>
 /// <param name="Recovery">The pending recovery (set aside, not yet re-established from Vast), or null.</param>
-public sealed record StateFileStatus(string File, int SetAside, StateFileRecovery? Recovery);
+public sealed record StateFileStatus(string File, int Recovered, StateFileRecovery? Recovery);
 
 internal static partial class StateFileLog
 {

@@ -33,7 +33,7 @@ public sealed class SnapshotExporter : IDisposable
     private readonly TrackedGauge _collectorLastSuccess;
     private readonly TrackedGauge _collectorDuration;
     private readonly TrackedCounter _nvmlErrors;
-    private readonly TrackedCounter _stateSetAside;
+    private readonly TrackedCounter _stateRecoveries;
     private readonly TrackedGauge _stateRecovering;
 
     // GPU
@@ -107,7 +107,7 @@ public sealed class SnapshotExporter : IDisposable
         _collectorUp = Gauge(f, "vasthost_collector_up", "1 when the collector's last run succeeded, else 0.", "collector");
         _collectorLastSuccess = Gauge(f, "vasthost_collector_last_success_timestamp_seconds", "Unix time of the collector's last successful run.", "collector");
         _collectorDuration = Gauge(f, "vasthost_collector_duration_seconds", "Duration of the collector's last run.", "collector");
-        _stateSetAside = Counter(f, "vasthost_state_file_set_aside_total", "State files found unusable (empty, damaged, incomplete) and moved aside since the agent started, by file.", "file");
+        _stateRecoveries = Counter(f, "vasthost_state_file_recoveries_total", "State files found unusable (empty, damaged, incomplete), set aside and re-established from Vast since the agent started, by file.", "file");
         _stateRecovering = Gauge(f, "vasthost_state_file_recovering", "1 while a state file was found unusable and the agent has not yet re-established it from Vast (no change is made to the machine meanwhile), by file.", "file");
         _nvmlErrors = Counter(f, "vasthost_nvml_errors_total", "NVML calls that failed, by function and NVML return code (NOT_SUPPORTED is not an error).", "function", "code");
 
@@ -263,7 +263,7 @@ public sealed class SnapshotExporter : IDisposable
     {
         foreach (var (file, status) in snapshot.StateFiles)
         {
-            _stateSetAside.Set(status.SetAside, file);
+            _stateRecoveries.Set(status.Recovered, file);
             _stateRecovering.Set(status.Recovery is null ? 0 : 1, file);
         }
 

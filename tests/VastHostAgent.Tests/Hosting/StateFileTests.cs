@@ -46,7 +46,7 @@ public sealed class StateFileTests
         Assert.False(string.IsNullOrWhiteSpace(read.Recovery!.Problem));
         Assert.Equal($"{ManagementStateStore.FileName}.corrupt-20261130T080000Z", read.Recovery.SetAsideAs);
         Assert.Equal(content, File.ReadAllText(Path.Combine(dir, read.Recovery.SetAsideAs!)));   // kept for the host to look at
-        Assert.Equal(("management-state.json", true), Assert.Single(observer.Seen));
+        Assert.Equal("management-state.json", Assert.Single(observer.Seen).File);
         _ = what;
 
         // The marker is in the file: a restart (a new store, another process) still knows a recovery is pending.
@@ -147,13 +147,13 @@ public sealed class StateFileTests
 
     private sealed class Observer : IStateFileObserver
     {
-        public List<(string File, bool SetAside)> Seen { get; } = [];
+        public List<(string File, StateFileRecovery Recovery)> Seen { get; } = [];
 
-        public void Observed(string file, StateFileRecovery? recovery, bool setAsideNow)
+        public void Observed(string file, StateFileRecovery? recovery, bool resolvedNow)
         {
-            if (setAsideNow)
+            if (recovery is not null && !Seen.Any(s => s.File == file))
             {
-                Seen.Add((file, setAsideNow));
+                Seen.Add((file, recovery));
             }
         }
     }
