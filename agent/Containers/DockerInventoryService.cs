@@ -36,6 +36,10 @@ internal sealed class DockerInventoryService : BackgroundService, IContainerInve
     private readonly SnapshotStore _store;
     private readonly TimeProvider _time;
     private readonly ILogger<DockerInventoryService> _logger;
+    private readonly LoopHealth? _loops;
+
+    /// <summary>The loop's name for supervision, metrics and health.</summary>
+    public const string LoopName = "docker";
     private readonly Dictionary<string, ContainerInfo> _containers = new(StringComparer.Ordinal);
     private TimeSpan _lastResyncDuration;
     private readonly Uri _endpoint;
@@ -44,8 +48,9 @@ internal sealed class DockerInventoryService : BackgroundService, IContainerInve
     private string? _lastProblem;
     private bool _wasUp;
 
-    public DockerInventoryService(IOptions<DockerOptions> options, SnapshotStore store, TimeProvider time, ILogger<DockerInventoryService> logger)
+    public DockerInventoryService(IOptions<DockerOptions> options, SnapshotStore store, TimeProvider time, ILogger<DockerInventoryService> logger, LoopHealth? loops = null)
     {
+        _loops = loops;
         _options = options.Value;
         _store = store;
         _time = time;
@@ -84,6 +89,12 @@ internal sealed class DockerInventoryService : BackgroundService, IContainerInve
             }
             catch (Exception ex) when (IsDockerFailure(ex, stoppingToken))
             {
+                if (!IsTransportFailure(ex))
+                {
+                    // Not Docker being away: a bug or a surprise. Counted and logged once per cause, with its stack trace.
+                    _loops?.Failed(LoopName, ex);
+                }
+
                 var problem = Describe(ex);
                 _containers.Clear();
                 Publish(up: false, problem);
@@ -136,6 +147,7 @@ internal sealed class DockerInventoryService : BackgroundService, IContainerInve
             await ResyncAsync(client, stoppingToken).ConfigureAwait(false);
             Publish(up: true, problem: null);
             connected();
+            _loops?.Succeeded(LoopName);
             if (!_wasUp)
             {
                 ContainersLog.Connected(_logger, _endpoint.ToString(), _engineVersion ?? "?", _containers.Count);
@@ -407,12 +419,31 @@ internal sealed class DockerInventoryService : BackgroundService, IContainerInve
 
     private DockerClient CreateClient() => new DockerClientBuilder().WithEndpoint(_endpoint).Build();
 
-    private CancellationTokenSource Timeout(CancellationToken cancellationToken)
+    /// <summary>A call's timeout on the TimeProvider, linked to <paramref name="cancellationToken"/>.</summary>
+    private CallTimeoutScope Timeout(CancellationToken cancellationToken) => new(CallTimeout, _time, cancellationToken);
+
+    private sealed class CallTimeoutScope : IDisposable
     {
-        var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        cts.CancelAfter(CallTimeout);
-        return cts;
+        private readonly CancellationTokenSource _timeout;
+        private readonly CancellationTokenSource _linked;
+
+        public CallTimeoutScope(TimeSpan timeout, TimeProvider time, CancellationToken cancellationToken)
+        {
+            _timeout = new CancellationTokenSource(timeout, time);
+            _linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _timeout.Token);
+        }
+
+        public CancellationToken Token => _linked.Token;
+
+        public void Dispose()
+        {
+            _linked.Dispose();
+            _timeout.Dispose();
+        }
     }
+
+    private static bool IsTransportFailure(Exception ex) =>
+        ex is DockerApiException or HttpRequestException or IOException or System.Net.Sockets.SocketException or TimeoutException or OperationCanceledException;
 
     private static bool IsDockerFailure(Exception ex, CancellationToken stoppingToken) =>
         !stoppingToken.IsCancellationRequested && ex is not OutOfMemoryException;

@@ -20,4 +20,12 @@ internal sealed class GpuSource(IGpuTelemetry telemetry, IOptions<GpuOptions> gp
     }
 
     public HostSnapshot Clear(HostSnapshot snapshot) => snapshot with { Gpu = GpuSample.Unavailable("collector failed") };
+
+    /// <summary>NVML has stopped answering (a wedged driver): every GPU is down with the reason "stale", its frozen readings gone.</summary>
+    public HostSnapshot MarkStale(HostSnapshot snapshot, string problem) => snapshot with
+    {
+        Gpu = snapshot.Gpu is { NvmlUp: true } sample
+            ? sample with { Problem = "NVML " + problem, Gpus = [.. sample.Gpus.Select(g => new GpuReading { Identity = g.Identity, Up = false, DownReason = "stale" })] }
+            : GpuSample.Unavailable("NVML " + problem),
+    };
 }

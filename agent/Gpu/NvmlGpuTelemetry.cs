@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using VastHostAgent.Hosting;
 using VastHostAgent.Interop;
 using static VastHostAgent.Interop.Nvml;
 
@@ -27,6 +28,7 @@ internal sealed unsafe partial class NvmlGpuTelemetry : IGpuTelemetry, IDisposab
     private readonly GpuOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
+    private readonly LoopHealth? _loops;
     private readonly ConcurrentDictionary<(string Uuid, ulong Xid), XidTally> _xids = new();
     private readonly Dictionary<(string Function, Return Code), ulong> _errors = [];
     private readonly Dictionary<string, GpuIdentity> _everSeen = new(StringComparer.Ordinal);
@@ -49,8 +51,9 @@ internal sealed unsafe partial class NvmlGpuTelemetry : IGpuTelemetry, IDisposab
     private string? _nvmlVersion;
     private string? _cudaVersion;
 
-    public NvmlGpuTelemetry(IOptions<GpuOptions> options, TimeProvider time, ILogger<NvmlGpuTelemetry> logger)
+    public NvmlGpuTelemetry(IOptions<GpuOptions> options, TimeProvider time, ILogger<NvmlGpuTelemetry> logger, LoopHealth? loops = null)
     {
+        _loops = loops;
         _options = options.Value;
         _time = time;
         _logger = logger;
@@ -174,7 +177,7 @@ internal sealed unsafe partial class NvmlGpuTelemetry : IGpuTelemetry, IDisposab
 
         if (_options.XidEvents && _devices.Count > 0)
         {
-            _xidWatcher = new XidWatcher(_devices.Select(d => (d.Handle, d.Identity)).ToList(), _exports.EventWaitV2, _xids, _time, _logger);
+            _xidWatcher = new XidWatcher(_devices.Select(d => (d.Handle, d.Identity)).ToList(), _exports.EventWaitV2, _xids, _time, _logger, _loops);
             _xidWatcher.Start();
         }
 

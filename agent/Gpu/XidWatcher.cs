@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
+using VastHostAgent.Hosting;
 using static VastHostAgent.Interop.Nvml;
 
 namespace VastHostAgent.Gpu;
@@ -38,15 +39,21 @@ internal sealed unsafe class XidWatcher : IDisposable
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _stop = new();
+    private readonly LoopHealth? _loops;
     private Thread? _thread;
+
+    /// <summary>The loop's name for supervision, metrics and health.</summary>
+    public const string LoopName = "xid";
 
     public XidWatcher(
         IReadOnlyList<(nint Handle, GpuIdentity Identity)> devices,
         bool waitV2,
         ConcurrentDictionary<(string Uuid, ulong Xid), XidTally> tallies,
         TimeProvider time,
-        ILogger logger)
+        ILogger logger,
+        LoopHealth? loops = null)
     {
+        _loops = loops;
         _devices = devices;
         _waitV2 = waitV2;
         _tallies = tallies;
@@ -73,55 +80,77 @@ internal sealed unsafe class XidWatcher : IDisposable
         var backoff = BackoffMin;
         while (!_stop.IsCancellationRequested)
         {
-            nint set = 0;
             try
             {
-                var rc = nvmlEventSetCreate(&set);
-                if (rc != Return.Success)
+                if (!Cycle(ref backoff))
                 {
-                    GpuLog.XidWatchFailed(_logger, "nvmlEventSetCreate", NvmlCodes.Name(rc), backoff);
-                    Pause(ref backoff);
-                    continue;
-                }
-
-                var registered = 0;
-                foreach (var (handle, identity) in _devices)
-                {
-                    ulong supported;
-                    if (nvmlDeviceGetSupportedEventTypes(handle, &supported) != Return.Success
-                        || (supported & EventTypeXidCriticalError) == 0)
-                    {
-                        continue;
-                    }
-
-                    if (nvmlDeviceRegisterEvents(handle, EventTypeXidCriticalError, set) == Return.Success)
-                    {
-                        registered++;
-                    }
-                    else
-                    {
-                        GpuLog.XidRegisterFailed(_logger, identity.Index);
-                    }
-                }
-
-                if (registered == 0)
-                {
-                    GpuLog.XidUnsupported(_logger);
                     return;
                 }
 
-                backoff = BackoffMin;
-                if (!WaitLoop(set, ref backoff))
+                _loops?.Succeeded(LoopName);
+            }
+            catch (Exception ex)
+            {
+                // An exception on this thread would end the process: logged once per cause, counted, backed off.
+                var wait = _loops?.Failed(LoopName, ex) ?? backoff;
+                Pause(ref wait);
+            }
+        }
+    }
+
+    /// <summary>One event set's life: create, register, wait for events. False when no GPU supports XID events (the watcher ends).</summary>
+    private bool Cycle(ref TimeSpan backoff)
+    {
+        nint set = 0;
+        try
+        {
+            var rc = nvmlEventSetCreate(&set);
+            if (rc != Return.Success)
+            {
+                GpuLog.XidWatchFailed(_logger, "nvmlEventSetCreate", NvmlCodes.Name(rc), backoff);
+                Pause(ref backoff);
+                return true;
+            }
+
+            var registered = 0;
+            foreach (var (handle, identity) in _devices)
+            {
+                ulong supported;
+                if (nvmlDeviceGetSupportedEventTypes(handle, &supported) != Return.Success
+                    || (supported & EventTypeXidCriticalError) == 0)
                 {
-                    Pause(ref backoff);
+                    continue;
+                }
+
+                if (nvmlDeviceRegisterEvents(handle, EventTypeXidCriticalError, set) == Return.Success)
+                {
+                    registered++;
+                }
+                else
+                {
+                    GpuLog.XidRegisterFailed(_logger, identity.Index);
                 }
             }
-            finally
+
+            if (registered == 0)
             {
-                if (set != 0)
-                {
-                    _ = nvmlEventSetFree(set);
-                }
+                GpuLog.XidUnsupported(_logger);
+                return false;
+            }
+
+            backoff = BackoffMin;
+            if (!WaitLoop(set, ref backoff))
+            {
+                Pause(ref backoff);
+            }
+
+            return true;
+        }
+        finally
+        {
+            if (set != 0)
+            {
+                _ = nvmlEventSetFree(set);
             }
         }
     }

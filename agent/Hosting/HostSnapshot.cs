@@ -23,8 +23,11 @@ public sealed record CollectorStatus(
     string? Problem,
     TimeSpan StaleAfter)
 {
+    /// <summary>True while a run has been in progress longer than <see cref="StaleAfter"/>: the collector's readings are stale.</summary>
+    public bool Stale { get; init; }
+
     /// <summary>True when the collector succeeded within <see cref="StaleAfter"/> of <paramref name="now"/>.</summary>
-    public bool IsHealthy(DateTimeOffset now) => LastSuccess is { } s && now - s <= StaleAfter;
+    public bool IsHealthy(DateTimeOffset now) => !Stale && LastSuccess is { } s && now - s <= StaleAfter;
 }
 
 /// <summary>
@@ -57,6 +60,10 @@ public sealed record HostSnapshot
 
     /// <summary>GPU memory and processes per container and GPU (NVML processes mapped through /proc).</summary>
     public IReadOnlyList<ContainerGpuProcesses>? ContainerGpuProcesses { get; init; }
+
+    /// <summary>The long-running loops that have run under supervision, with their failures.</summary>
+    public ImmutableDictionary<string, LoopStatus> Loops { get; init; } =
+        ImmutableDictionary<string, LoopStatus>.Empty.WithComparers(StringComparer.Ordinal);
 
     /// <summary>State files found unusable and set aside, and whether their recovery from Vast is still pending.</summary>
     public ImmutableDictionary<string, StateFileStatus> StateFiles { get; init; } =

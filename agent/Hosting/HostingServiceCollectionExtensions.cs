@@ -22,6 +22,7 @@ public static class HostingServiceCollectionExtensions
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<SnapshotStore>();
         services.TryAddSingleton<StateFileHealth>();
+        services.TryAddSingleton<LoopHealth>();
         services.TryAddSingleton<SamplingService>();
         return services;
     }

@@ -18,6 +18,9 @@ public interface ISnapshotSource
 
     /// <summary>Removes this source's data from a snapshot (after a failure), so stale series disappear.</summary>
     HostSnapshot Clear(HostSnapshot snapshot);
+
+    /// <summary>Marks this source's data stale (a run has not finished within its stale time). Default: removed, as after a failure.</summary>
+    HostSnapshot MarkStale(HostSnapshot snapshot, string problem) => Clear(snapshot);
 }
 
 /// <summary>

@@ -281,6 +281,23 @@ public sealed class StateFile<T>
     {
         System.IO.Directory.CreateDirectory(Directory);
         var tmp = $"{Path}.{Environment.ProcessId}.tmp";
+        try
+        {
+            WriteTemporary(tmp, read);
+        }
+        catch
+        {
+            // A full disk or a lost permission: the state file itself is untouched; leave no half-written copy.
+            File.Delete(tmp);
+            throw;
+        }
+
+        File.Move(tmp, Path, overwrite: true);
+        SyncDirectory();
+    }
+
+    private void WriteTemporary(string tmp, StateRead<T> read)
+    {
         using (var stream = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None))
         {
             using (var writer = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
@@ -307,9 +324,6 @@ public sealed class StateFile<T>
 
             stream.Flush(flushToDisk: true);
         }
-
-        File.Move(tmp, Path, overwrite: true);
-        SyncDirectory();
     }
 
     /// <summary>fsync of the directory, so the rename itself survives a power cut.</summary>

@@ -20,11 +20,13 @@ namespace VastHostAgent.Hosting;
 public sealed partial class SystemdNotifyService(
     SamplingService sampling,
     SnapshotStore store,
+    LoopHealth loops,
     IHostApplicationLifetime lifetime,
     TimeProvider time,
     ILogger<SystemdNotifyService> logger) : BackgroundService
 {
     private readonly string? _socketPath = Environment.GetEnvironmentVariable("NOTIFY_SOCKET");
+    private readonly Lock _socketGate = new(); // the loop and the stopping callback both send
     private readonly bool _libraryLifetime = SystemdHelpers.IsSystemdService();
     private Socket? _socket;
     private string? _lastStatus;
@@ -89,34 +91,11 @@ public sealed partial class SystemdNotifyService(
         {
             do
             {
-                var now = time.GetUtcNow();
-                var snapshot = store.Current;
-                var alive = SamplersAlive(snapshot, sampling.Sources, started, now);
-                if (watchdog is not null && alive)
+                await loops.RunAsync("systemd", _ =>
                 {
-                    Send("WATCHDOG=1");
-                }
-
-                if (alive != _lastAlive)
-                {
-                    if (alive)
-                    {
-                        Log.SamplersAlive(logger);
-                    }
-                    else
-                    {
-                        Log.SamplersStalled(logger);
-                    }
-
-                    _lastAlive = alive;
-                }
-
-                var status = Status(snapshot, alive);
-                if (status != _lastStatus)
-                {
-                    Send("STATUS=" + status);
-                    _lastStatus = status;
-                }
+                    Tick(started, watchdog);
+                    return Task.CompletedTask;
+                }, stoppingToken).ConfigureAwait(false);
             }
             while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false));
         }
@@ -127,8 +106,45 @@ public sealed partial class SystemdNotifyService(
 
     public override void Dispose()
     {
-        _socket?.Dispose();
+        lock (_socketGate)
+        {
+            _socket?.Dispose();
+            _socket = null;
+        }
+
         base.Dispose();
+    }
+
+    private void Tick(DateTimeOffset started, TimeSpan? watchdog)
+    {
+        var now = time.GetUtcNow();
+        var snapshot = store.Current;
+        var alive = SamplersAlive(snapshot, sampling.Sources, started, now);
+        if (watchdog is not null && alive)
+        {
+            Send("WATCHDOG=1");
+        }
+
+        if (alive != _lastAlive)
+        {
+            if (alive)
+            {
+                Log.SamplersAlive(logger);
+            }
+            else
+            {
+                Log.SamplersStalled(logger);
+            }
+
+            _lastAlive = alive;
+        }
+
+        var status = Status(snapshot, alive);
+        if (status != _lastStatus)
+        {
+            Send("STATUS=" + status);
+            _lastStatus = status;
+        }
     }
 
     /// <summary>One line for <c>systemctl status</c>.</summary>
@@ -138,6 +154,18 @@ public sealed partial class SystemdNotifyService(
         if (!alive)
         {
             parts.Add("a sampler is stalled");
+        }
+
+        var failing = s.Loops.Values.Where(l => l.Failing).Select(l => l.Name).Order(StringComparer.Ordinal).ToList();
+        if (failing.Count > 0)
+        {
+            parts.Add("FAILING: " + string.Join(", ", failing) + " (see /healthz)");
+        }
+
+        var recovering = s.StateFiles.Values.Where(f => f.Recovery is not null).Select(f => f.File).ToList();
+        if (recovering.Count > 0)
+        {
+            parts.Add("state recovering: " + string.Join(", ", recovering));
         }
 
         parts.Add(s.Gpu switch
@@ -169,6 +197,14 @@ public sealed partial class SystemdNotifyService(
     }
 
     private void Send(string message)
+    {
+        lock (_socketGate)
+        {
+            SendLocked(message);
+        }
+    }
+
+    private void SendLocked(string message)
     {
         try
         {

@@ -26,9 +26,6 @@ internal static partial class ManagementLog
     [LoggerMessage(5006, LogLevel.Warning, "A {Endpoint} ({Summary}) sent at {At} got no answer before the agent stopped; it is treated as an unknown outcome (no change until a later read shows what Vast did)")]
     public static partial void ResumingAfterInterruptedMutation(ILogger logger, string endpoint, string summary, DateTimeOffset at);
 
-    [LoggerMessage(5007, LogLevel.Error, "Reconcile failed unexpectedly ({Type}: {Problem}); trying again next cycle")]
-    public static partial void ReconcileCrashed(ILogger logger, string type, string problem);
-
     [LoggerMessage(5008, LogLevel.Information, "Stopping: the reconcile in flight may finish for up to {Grace} (a change on Vast is not cut off mid-call)")]
     public static partial void StoppingDuringReconcile(ILogger logger, TimeSpan grace);
 

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using VastHostAgent.Hosting;
 
 namespace VastHostAgent.Management;
 
@@ -9,9 +10,12 @@ namespace VastHostAgent.Management;
 /// account shares the API's per-key limits, so they must not all call at the same second). A 429 or an
 /// open circuit delays the next cycle by at least the back-off; it never repeats work.
 /// </summary>
-internal sealed class ManagementService(Reconciler reconciler, DecisionJournal journal, IOptions<ManagementOptions> options, TimeProvider time, ILogger<ManagementService> logger)
+internal sealed class ManagementService(Reconciler reconciler, DecisionJournal journal, LoopHealth loops, IOptions<ManagementOptions> options, TimeProvider time, ILogger<ManagementService> logger)
     : BackgroundService
 {
+    /// <summary>The loop's name for supervision, metrics and health.</summary>
+    public const string LoopName = "management";
+
     /// <summary>How long a reconcile in flight (a Vast mutation) may finish after SIGTERM before it is abandoned.</summary>
     public static readonly TimeSpan ShutdownGrace = TimeSpan.FromSeconds(10);
 
@@ -26,7 +30,8 @@ internal sealed class ManagementService(Reconciler reconciler, DecisionJournal j
         ManagementLog.Live(logger, o.ReconcileInterval, o.Jitter, journal.Path);
 
         // A reconcile is not cut off by SIGTERM: a mutation in flight gets ShutdownGrace to finish (its answer
-        // recorded, the write-ahead note cleared). Past that it is abandoned: the note makes the next start re-read.
+        // recorded, the write-ahead note cleared). Past that it is abandoned: the note makes the next start treat
+        // it as an unknown outcome.
         using var reconcileCts = new CancellationTokenSource(Timeout.InfiniteTimeSpan, time);
         var inFlight = false;
         using var onStop = stoppingToken.Register(() =>
@@ -45,33 +50,38 @@ internal sealed class ManagementService(Reconciler reconciler, DecisionJournal j
             try
             {
                 await Task.Delay(delay, time, stoppingToken).ConfigureAwait(false);
-                Volatile.Write(ref inFlight, true);
-                ReconcileReport report;
-                try
-                {
-                    report = await reconciler.RunAsync(apply: true, dryRun: o.DryRun, reconcileCts.Token).ConfigureAwait(false);
-                }
-                finally
-                {
-                    Volatile.Write(ref inFlight, false);
-                }
-
-                var jitter = o.ReconcileInterval.TotalSeconds * o.Jitter * ((Random.Shared.NextDouble() * 2) - 1);
-                delay = TimeSpan.FromSeconds(o.ReconcileInterval.TotalSeconds + jitter);
-                if (report.BackOff is { } backOff && backOff > delay)
-                {
-                    delay = backOff;
-                }
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
                 return;
             }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidOperationException or System.Text.Json.JsonException)
+
+            // Any exception but the shutdown's cancellation is logged once per cause, counted and reported by
+            // /healthz; the loop goes on at its normal interval (never faster: every reconcile reads the machine).
+            ReconcileReport? report = null;
+            var ok = false;
+            Volatile.Write(ref inFlight, true);
+            try
             {
-                // A full disk or an unreadable state file must not stop the daemon (metrics keep flowing).
-                ManagementLog.ReconcileCrashed(logger, ex.GetType().Name, ex.Message);
-                delay = o.ReconcileInterval;
+                ok = await loops.RunAsync(LoopName, async _ => report = await reconciler.RunAsync(apply: true, dryRun: o.DryRun, reconcileCts.Token).ConfigureAwait(false), stoppingToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+            finally
+            {
+                Volatile.Write(ref inFlight, false);
+            }
+
+            var jitter = o.ReconcileInterval.TotalSeconds * o.Jitter * ((Random.Shared.NextDouble() * 2) - 1);
+            delay = TimeSpan.FromSeconds(o.ReconcileInterval.TotalSeconds + jitter);
+            if (ok && report?.BackOff is { } backOff && backOff > TimeSpan.Zero)
+            {
+                // A 429 back-off pushes the next cycle out; the end of a quarantine is worth a read as soon as it passes.
+                delay = report.Results.Any(r => r.Result == MutationResult.HeldQuarantine || r.Result == MutationResult.OutcomeUnknown)
+                    ? TimeSpan.FromTicks(Math.Min(delay.Ticks, backOff.Ticks))
+                    : TimeSpan.FromTicks(Math.Max(delay.Ticks, backOff.Ticks));
             }
         }
     }

@@ -92,6 +92,12 @@ public sealed record Health(bool Healthy, string Text)
             lines.Add($"{name}: failing ({since}): {status.Problem ?? "stale"}");
         }
 
+        foreach (var loop in LoopHealth.Describe(snapshot))
+        {
+            healthy = false;
+            lines.Add(loop);
+        }
+
         return new Health(healthy, (healthy ? "ok\n" : "unhealthy\n") + string.Join('\n', lines) + "\n");
     }
 }

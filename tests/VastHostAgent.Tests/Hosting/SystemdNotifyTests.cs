@@ -2,8 +2,8 @@ using System.Collections.Concurrent;
 using System.Globalization;
 using System.Net.Sockets;
 using System.Text;
-using System.Text.Json;
 using VastEmulator;
+using VastHostAgent.Management;
 using VastHostAgent.Tests.Support;
 
 namespace VastHostAgent.Tests.Hosting;
@@ -63,7 +63,7 @@ public sealed class SystemdNotifyTests
     }
 
     [Fact]
-    public async Task The_agent_notifies_ready_status_watchdog_only_while_samplers_run_and_stopping_on_SIGTERM()
+    public async Task The_agent_notifies_ready_status_watchdog_only_while_samplers_run_marks_a_wedged_driver_stale_and_stops_on_SIGTERM()
     {
         var dir = TestEnvironment.NewTempDirectory("notify");
         using var notify = new NotifySocket(Path.Combine(dir, "notify.sock"));
@@ -88,10 +88,21 @@ public sealed class SystemdNotifyTests
         Assert.Contains("watchdog pings stop", agent.StandardOutput, StringComparison.Ordinal);
         Assert.True((await agent.GetAsync("metrics")).IsSuccessStatusCode); // scrapes never wait on the wedged driver
 
-        // The driver recovers: pings resume.
+        // Defect 12.8: the frozen readings are not served as current: the collector is down and stale, every GPU
+        // down, and a log line says so without systemd.
+        var wedged = await agent.ScrapeUntilAsync(e => e.Value("vasthost_collector_stale", ("collector", "gpu")) == 1, "the gpu collector marked stale");
+        Assert.Equal(0, wedged.Value("vasthost_collector_up", ("collector", "gpu")));
+        Assert.Equal([0.0, 0.0], wedged.Named("vasthost_gpu_up").Select(s => s.Value));
+        Assert.Empty(wedged.Named("vasthost_gpu_temperature_celsius"));
+        Assert.Contains("Collector gpu stalled", agent.StandardOutput, StringComparison.Ordinal);
+        Assert.Equal(System.Net.HttpStatusCode.ServiceUnavailable, (await agent.GetAsync("healthz")).StatusCode);
+
+        // The driver recovers: pings resume, the readings are current again.
         nvml.Remove("call_delay_ms");
         var recovered = DateTime.UtcNow;
         await Poll.UntilAsync(() => notify.Last("WATCHDOG=1") > recovered, TimeSpan.FromSeconds(60), "watchdog pings to resume");
+        var back = await agent.ScrapeUntilAsync(e => e.Value("vasthost_collector_stale", ("collector", "gpu")) == 0 && e.Named("vasthost_gpu_up").All(s => s.Value == 1), "fresh GPU readings");
+        Assert.Equal(1, back.Value("vasthost_collector_up", ("collector", "gpu")));
 
         Assert.Equal(0, await agent.StopAsync());
         await Poll.UntilAsync(() => notify.Last("STOPPING=1") is not null, TimeSpan.FromSeconds(5), "STOPPING=1");
@@ -152,9 +163,10 @@ public sealed class SystemdNotifyTests
         Assert.Contains("the reconcile in flight may finish", agent.StandardOutput, StringComparison.Ordinal);
         Assert.Single(emulator.State.Requests, r => r.Endpoint == Endpoints.CreateAsks && r.Applied);
         Assert.Equal(0.444, emulator.State.MachineJson(emulator.State.OwnMachineIds[0])!["listed_gpu_cost"]!.GetValue<double>());
-        using var persisted = JsonDocument.Parse(File.ReadAllText(state));
-        Assert.False(persisted.RootElement.TryGetProperty("pending", out _));                  // the answer was recorded
-        Assert.Equal(0.444, persisted.RootElement.GetProperty("lastApplied").GetProperty("priceGpu").GetDouble());
+        var persisted = new ManagementStateStore(Path.Combine(dir, "state")).Load();
+        Assert.Null(persisted.Pending);                                                       // the answer was recorded
+        Assert.Null(persisted.Unknown);
+        Assert.Equal(0.444, persisted.LastApplied!.PriceGpu);
         Assert.NotNull(notify.Last("STOPPING=1"));
     }
 }
