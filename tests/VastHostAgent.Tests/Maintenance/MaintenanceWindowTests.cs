@@ -1,4 +1,5 @@
 using System.Globalization;
+using Microsoft.Extensions.DependencyInjection;
 using VastEmulator;
 using VastHostAgent.Maintenance;
 using VastHostAgent.Tests.Support;
@@ -171,6 +172,41 @@ public sealed class MaintenanceWindowTests
         Assert.Equal(2, hooks.Count);
         Assert.Contains("exit 0: stopping services", hooks[0].Explanation, StringComparison.Ordinal);
         Assert.Contains("killed after 2 s", hooks[1].Explanation, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_hook_still_running_when_the_agent_stops_is_killed_instead_of_outliving_the_stop()
+    {
+        // Issue 12: a hook could run for its whole timeout (5 min) past a stop.
+        var dir = TestEnvironment.NewTempDirectory("hooks-stop");
+        var pidFile = Path.Combine(dir, "hook.pid");
+        await using var rig = await MaintenanceRig.StartAsync(With(Window(), new()
+        {
+            ["maintenance:startHook"] = $"echo $$ > {pidFile}; exec sleep 300",
+            ["maintenance:hookTimeout"] = "01:00:00",
+        }));
+        await rig.ReconcileAtAsync(T0);
+        await rig.ReconcileAtAsync(Start.AddHours(-2));
+        rig.Clock.Advance(Start - rig.Now);
+
+        using var stop = new CancellationTokenSource();
+        var reconcile = rig.Host.Services.GetRequiredService<VastHostAgent.Management.Reconciler>().RunAsync(apply: true, dryRun: false, stop.Token);
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (!File.Exists(pidFile) || new FileInfo(pidFile).Length == 0)
+        {
+            rig.Clock.Advance(TimeSpan.FromMilliseconds(5));   // the reconcile's reads wait on the client's spacing
+            await Task.Delay(1);
+            Assert.True(DateTime.UtcNow < deadline, "the start hook did not run");
+        }
+
+        var pid = int.Parse(File.ReadAllText(pidFile).Trim(), System.Globalization.CultureInfo.InvariantCulture);
+        var stopped = System.Diagnostics.Stopwatch.StartNew();
+        await stop.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => reconcile);
+        Assert.True(stopped.Elapsed < TimeSpan.FromSeconds(10), $"the reconcile took {stopped.Elapsed} to stop");
+        await Support.Poll.UntilAsync(() => !File.Exists($"/proc/{pid}/stat") || File.ReadAllText($"/proc/{pid}/stat").Split(' ')[2] == "Z",
+            TimeSpan.FromSeconds(10), "the hook process to be gone");
+        Assert.Contains(rig.Journal(), e => e.Kind == "maintenance hook" && e.Explanation!.Contains("killed: the agent is stopping", StringComparison.Ordinal));
     }
 
     [Fact]
