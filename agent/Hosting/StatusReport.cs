@@ -75,7 +75,7 @@ public sealed record StatusReport(
                 r.Usage?.MemoryLimitBytes ?? (ulong?)r.Info.MemoryLimitBytes))
             .ToList();
 
-        var problems = new[] { snapshot.Gpu?.Problem, snapshot.Docker?.Problem }.Where(p => p is not null);
+        var problems = new[] { snapshot.Gpu?.Problem, snapshot.Docker?.Problem }.Where(p => p is not null).Concat(LoopHealth.Describe(snapshot));
         return new StatusReport(now, source, BuildInfo.Display, snapshot.Gpu?.NvmlUp == true, snapshot.Gpu?.DriverVersion,
             snapshot.Docker?.Up, problems.Any() ? string.Join("; ", problems) : null, gpus, containers);
     }
