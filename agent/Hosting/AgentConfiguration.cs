@@ -51,18 +51,22 @@ public static partial class AgentConfiguration
         return File.Exists(DefaultPath) ? new Source(DefaultPath, false) : new Source(null, false);
     }
 
-    /// <summary>Builds the configuration. Throws <see cref="ConfigurationException"/> for a missing or malformed file.</summary>
+    /// <summary>The largest configuration file the agent reads (the example, fully commented, is about 15 KiB).</summary>
+    public const int MaxFileBytes = 1024 * 1024;
+
+    /// <summary>How long reading the file may take: a FIFO nobody writes to would otherwise block the start for ever.</summary>
+    public static readonly TimeSpan ReadTimeout = TimeSpan.FromSeconds(5);
+
+    /// <summary>The user the packaged service runs as (systemd unit, install.sh, the .deb).</summary>
+    public const string ServiceUser = "vast-host-agent";
+
+    /// <summary>Builds the configuration. Throws <see cref="ConfigurationException"/> for a missing, unreadable or malformed file.</summary>
     public static IConfigurationRoot Build(Source source, IReadOnlyDictionary<string, string?>? overrides = null)
     {
         var builder = new ConfigurationBuilder();
         if (source.Path is { } path)
         {
-            if (!File.Exists(path))
-            {
-                throw new ConfigurationException([$"configuration file {path} does not exist"]);
-            }
-
-            builder.AddJsonFile(path, optional: false, reloadOnChange: false);
+            builder.AddJsonStream(new MemoryStream(ReadFile(path), writable: false));
         }
 
         builder.AddEnvironmentVariables(EnvironmentPrefix);
@@ -78,6 +82,70 @@ public static partial class AgentConfiguration
         catch (Exception ex) when (ex is InvalidDataException or FormatException or JsonException)
         {
             throw new ConfigurationException([DescribeLoadFailure(source.Path, ex)]);
+        }
+    }
+
+    /// <summary>
+    /// Reads the whole file into memory, at most <see cref="MaxFileBytes"/> (so <c>--config /dev/zero</c> cannot
+    /// grow memory without bound) and within <see cref="ReadTimeout"/> (a FIFO without a writer blocks in open(2)).
+    /// Every failure is one line naming the file.
+    /// </summary>
+    internal static byte[] ReadFile(string path)
+    {
+        if (Directory.Exists(path))
+        {
+            throw new ConfigurationException([$"configuration file {path} is a directory, not a file (give the JSON file itself, e.g. {System.IO.Path.Combine(path, "agent.json")})"]);
+        }
+
+        // A dedicated background thread: if open(2) or read(2) never returns, the caller still does, and the
+        // thread does not keep the process alive.
+        var read = Task.Factory.StartNew(() => ReadCapped(path), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        if (!read.Wait(ReadTimeout))
+        {
+            throw new ConfigurationException([string.Create(CultureInfo.InvariantCulture,
+                $"configuration file {path} could not be read within {ReadTimeout.TotalSeconds:0} s: it is not a regular file (a FIFO waits for a writer); use a regular file")]);
+        }
+
+        var (bytes, problem) = read.Result;
+        return bytes ?? throw new ConfigurationException([problem!]);
+    }
+
+    private static (byte[]? Bytes, string? Problem) ReadCapped(string path)
+    {
+        try
+        {
+            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, bufferSize: 0);
+            var buffer = new byte[stream.CanSeek ? (int)Math.Min(stream.Length, MaxFileBytes) + 1 : 64 * 1024];
+            var total = 0;
+            while (total <= MaxFileBytes)
+            {
+                if (total == buffer.Length)
+                {
+                    Array.Resize(ref buffer, Math.Min(buffer.Length * 2, MaxFileBytes + 1));
+                }
+
+                var n = stream.Read(buffer, total, buffer.Length - total);
+                if (n == 0)
+                {
+                    return (buffer.AsSpan(0, total).ToArray(), null);
+                }
+
+                total += n;
+            }
+
+            return (null, $"configuration file {path} is larger than {MaxFileBytes / (1024 * 1024)} MiB, the limit for a configuration file (is it the right file?)");
+        }
+        catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
+        {
+            return (null, $"configuration file {path} does not exist");
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return (null, $"configuration file {path} cannot be read: permission denied (the service runs as user {ServiceUser}: make the file and its directories readable to it, e.g. chmod 644 {path})");
+        }
+        catch (IOException ex)
+        {
+            return (null, $"configuration file {path} cannot be read: {ex.Message}");
         }
     }
 
