@@ -240,13 +240,35 @@ public static partial class AgentConfiguration
         }
         else
         {
-            return $"{section}: {failure}";
+            return $"{section}: {PlainMessage(failure)}";
         }
 
         var key = $"{section}:{member.Replace('.', ':')}";
         var value = configuration[key];
         var got = value is null ? "" : $" (got '{value}')";
-        return $"{section}.{string.Join('.', member.Split('.').Select(Camel))}: {message.TrimEnd('.')}{got}";
+        return $"{section}.{string.Join('.', member.Split('.').Select(Camel))}: {PlainMessage(message).TrimEnd('.')}{got}";
+    }
+
+    /// <summary>
+    /// A DataAnnotations message without the C# member name it starts with: the line names the key already.
+    /// The options validator generator's own copy of [Range] ignores ErrorMessage (dotnet/runtime#123137) and
+    /// says "The field ManagementOptions.Jitter must be between 0 and 0.5."; [Required] without a message says
+    /// "The AgentOptions.StateDirectory field is required.".
+    /// </summary>
+    internal static string PlainMessage(string message)
+    {
+        var match = DefaultMessage().Match(message.Trim());
+        if (!match.Success)
+        {
+            return message;
+        }
+
+        var rest = match.Groups["rest"].Value.TrimEnd('.');
+        // [Range(0, long.MaxValue)] (a lower bound only) reads "between 0 and 9.223372036854776E+18".
+        var between = RangeMessage().Match(rest);
+        return between.Success && double.TryParse(between.Groups["max"].Value, NumberStyles.Float, CultureInfo.InvariantCulture, out var max) && max >= 1e15
+            ? $"must be at least {between.Groups["min"].Value}"
+            : rest;
     }
 
     /// <summary>
@@ -256,7 +278,7 @@ public static partial class AgentConfiguration
     public static string NormalizeFailure(string prefix, string failure)
     {
         var match = DataAnnotationFailure().Match(failure);
-        return match.Success ? $"{prefix}{NestedMember(match)}: {match.Groups["message"].Value}" : prefix + failure;
+        return match.Success ? $"{prefix}{NestedMember(match)}: {PlainMessage(match.Groups["message"].Value)}" : prefix + failure;
     }
 
     /// <summary>Adds a nested section validator's failures to <paramref name="failures"/>, each named with its full key.</summary>
@@ -325,6 +347,12 @@ public static partial class AgentConfiguration
 
     [GeneratedRegex(@"Failed to convert configuration value (?:'[^']*' )?at '(?<path>[^']+)' to type '(?<type>[^']+)'")]
     private static partial Regex ConversionFailed();
+
+    [GeneratedRegex(@"^The (?:field (?<name>[\w.\[\]]+) (?<rest>.+)|(?<name>[\w.\[\]]+) field (?<rest>.+))$", RegexOptions.Singleline)]
+    private static partial Regex DefaultMessage();
+
+    [GeneratedRegex(@"^must be between (?<min>\S+) and (?<max>\S+)$")]
+    private static partial Regex RangeMessage();
 
     [GeneratedRegex(@"for '(?<type>[^']*)' members: '(?<member>[^']+)' with the error: '(?<message>.*)'\.?$", RegexOptions.Singleline)]
     private static partial Regex DataAnnotationFailure();

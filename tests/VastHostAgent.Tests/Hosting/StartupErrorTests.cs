@@ -91,4 +91,69 @@ public sealed class StartupErrorTests
         var result = await AgentProcess.RunToExitAsync(["run", "--config", fifo, "--listen", $"127.0.0.1:{AgentProcess.FreePort()}"], Quiet(dir), TimeSpan.FromSeconds(30));
         AssertOneLineExit2(result, $"configuration file {fifo} could not be read within 5 s: it is not a regular file");
     }
+
+    /// <summary>Bad values across the sections, several per file (each reported on its own line), and the keys they must name.</summary>
+    public static TheoryData<string, string, string[]> BadValues => new()
+    {
+        {
+            "numbers out of range",
+            """
+            {
+              "vast": { "machineId": -1, "defaultSpacingSeconds": 0, "spacingScale": 100, "readRetries": 11, "circuitBreakerFailures": 1 },
+              "management": { "jitter": 5, "mutationBudgetPerHour": 0, "journalMaxBytes": 1, "listing": { "minChunk": 0 },
+                              "pricing": { "floor": -1, "maxChangePerStep": 2, "market": { "percentile": 200, "minPeers": 0 } } },
+              "faultGuard": { "minFreeDiskRatio": 1.5 }
+            }
+            """,
+            ["vast.machineId: must be at least 0 (got '-1')", "vast.defaultSpacingSeconds: must be between 0.1 and 60 (got '0')", "vast.spacingScale:",
+             "vast.readRetries: must be between 0 and 10 (got '11')", "vast.circuitBreakerFailures:",
+             "management.jitter: must be between 0 and 0.5 (got '5')", "management.mutationBudgetPerHour:", "management.journalMaxBytes:", "management.listing.minChunk: must be between 1 and 64 (got '0')",
+             "management.pricing.floor: must be between 0.001 and 100 (got '-1')", "management.pricing.maxChangePerStep:",
+             "management.pricing.market.percentile: must be between 1 and 99 (got '200')", "management.pricing.market.minPeers:",
+             "faultGuard.minFreeDiskRatio: must be between 0 and 0.9 (got '1.5')"]
+        },
+        {
+            "not a number",
+            """{ "management": { "jitter": "NaN", "pricing": { "market": { "percentile": "NaN" } } }, "vast": { "spacingScale": "NaN" }, "faultGuard": { "minFreeDiskRatio": "NaN" } }""",
+            ["management.jitter: must be between 0 and 0.5 (got 'NaN')", "management.pricing.market.percentile: must be between 1 and 99 (got 'NaN')",
+             "vast.spacingScale: must be between 0.001 and 10 (got 'NaN')", "faultGuard.minFreeDiskRatio: must be between 0 and 0.9 (got 'NaN')"]
+        },
+        {
+            "required values left empty",
+            """
+            { "gpu": { "nvmlLibrary": "" }, "host": { "procRoot": "", "cgroupRoot": "" }, "vast": { "baseUrl": "", "apiKeyCredential": "" },
+              "maintenance": { "conflictPolicy": "" }, "faultGuard": { "policy": "" } }
+            """,
+            ["gpu.nvmlLibrary: is required (got '')", "host.procRoot:", "host.cgroupRoot:", "vast.baseUrl:", "vast.apiKeyCredential:", "maintenance.conflictPolicy:", "faultGuard.policy:"]
+        },
+    };
+
+    [Theory]
+    [MemberData(nameof(BadValues))]
+    public async Task Every_validation_message_names_the_configuration_key_never_a_CSharp_type(string why, string json, string[] keys)
+    {
+        var dir = TestEnvironment.NewTempDirectory("typenames");
+        var path = Path.Combine(dir, "agent.json");
+        await File.WriteAllTextAsync(path, json);
+
+        var (exit, stdout, stderr) = await AgentProcess.RunToExitAsync(["run", "--config", path, "--listen", $"127.0.0.1:{AgentProcess.FreePort()}"], Quiet(dir), TimeSpan.FromSeconds(30));
+
+        Assert.True(exit == 2, $"{why}: exit {exit}\n{stderr}");
+        Assert.Equal("", stdout.Trim());
+        var lines = stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        foreach (var line in lines)
+        {
+            Assert.StartsWith($"error: invalid configuration ({path}): ", line, StringComparison.Ordinal);
+            Assert.DoesNotContain("Options.", line, StringComparison.Ordinal);
+            Assert.DoesNotContain("The field", line, StringComparison.Ordinal);
+            Assert.DoesNotContain(" field is required", line, StringComparison.Ordinal);
+        }
+
+        foreach (var key in keys)
+        {
+            Assert.True(lines.Any(l => l.Contains($"): {key}", StringComparison.Ordinal)), $"{why}: no line starts with '{key}'\n{stderr}");
+        }
+
+        Assert.Equal(keys.Length, lines.Length);
+    }
 }
