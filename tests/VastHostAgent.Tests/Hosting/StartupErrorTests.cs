@@ -92,6 +92,24 @@ public sealed class StartupErrorTests
         AssertOneLineExit2(result, $"configuration file {fifo} could not be read within 5 s: it is not a regular file");
     }
 
+    [Fact]
+    public async Task A_VAST_API_KEY_with_a_line_break_is_refused_like_a_key_file_without_showing_the_key()
+    {
+        const string first = "0badc0de0badc0de0badc0de0badc0de", second = "feedfacefeedfacefeedfacefeedface";
+        var dir = TestEnvironment.NewTempDirectory("key-newline");
+        var env = Quiet(dir);
+        env["VASTHOST_VAST__ENABLED"] = "true";
+        env["VASTHOST_VAST__BASEURL"] = "http://127.0.0.1:9";
+        env["VASTHOST_VAST__MACHINEID"] = "1";
+        env["CREDENTIALS_DIRECTORY"] = null;
+        env["VAST_API_KEY"] = first + "\n" + second;
+
+        var result = await AgentProcess.RunToExitAsync(["run", "--listen", $"127.0.0.1:{AgentProcess.FreePort()}"], env, TimeSpan.FromSeconds(30));
+        AssertOneLineExit2(result, "vast: the VAST_API_KEY environment variable does not hold one API key");
+        Assert.DoesNotContain(first, result.Stdout + result.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain(second, result.Stdout + result.Stderr, StringComparison.Ordinal);
+    }
+
     /// <summary>Bad values across the sections, several per file (each reported on its own line), and the keys they must name.</summary>
     public static TheoryData<string, string, string[]> BadValues => new()
     {
