@@ -180,8 +180,22 @@ public static partial class AgentConfiguration
             problems.AddRange(check.Run(provider, configuration));
         }
 
+        problems.AddRange(CrossSectionProblems(configuration));
         return problems;
     }
+
+    /// <summary>Rules that involve more than one section (each section's own validator cannot see the others).</summary>
+    private static IEnumerable<string> CrossSectionProblems(IConfiguration configuration)
+    {
+        // Listing management works only through the Vast API: without it the daemon would start and manage nothing, silently.
+        if (IsTrue(configuration["management:enabled"]) && !IsTrue(configuration["vast:enabled"]))
+        {
+            yield return "management.enabled: needs vast.enabled=true (listing management works through the Vast API); set vast.enabled to true with an API key, or management.enabled to false";
+        }
+    }
+
+    /// <summary>A value the binder would read as true (an invalid one is reported by its section's check).</summary>
+    private static bool IsTrue(string? value) => bool.TryParse(value, out var b) && b;
 
     /// <summary>Phrases an exception from binding or validating section <paramref name="section"/> for the host.</summary>
     internal static IEnumerable<string> Describe(
