@@ -133,7 +133,10 @@ public static class AgentCommandLine
         }
 
         var parseResult = root.Parse(args);
-        if (parseResult.Errors.Count > 0)
+
+        // --help wins over the errors it comes with (`maint schedule --help` lacks the required --at and
+        // --duration): the help action says it clears them, so it runs and shows the command's options.
+        if (parseResult.Errors.Count > 0 && parseResult.Action is not { ClearsParseErrors: true })
         {
             foreach (var error in parseResult.Errors)
             {
@@ -213,6 +216,8 @@ public static class AgentCommandLine
 
     private sealed class HelpWithExamples(HelpAction inner) : SynchronousCommandLineAction
     {
+        public override bool ClearsParseErrors => true;
+
         public override int Invoke(ParseResult parseResult)
         {
             var result = inner.Invoke(parseResult);

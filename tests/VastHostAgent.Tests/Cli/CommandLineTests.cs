@@ -27,6 +27,21 @@ public sealed class CommandLineTests
     }
 
     [Fact]
+    public async Task Help_on_a_command_with_required_options_shows_them_and_exits_0()
+    {
+        var (exit, stdout, stderr) = await AgentProcess.RunToExitAsync(["maint", "schedule", "--help"]);
+        Assert.True(exit == 0, $"exit {exit}\nstdout: {stdout}\nstderr: {stderr}");
+        Assert.Contains("--at <TIME>", stdout, StringComparison.Ordinal);
+        Assert.Contains("--duration <SPAN>", stdout, StringComparison.Ordinal);
+        Assert.Equal("", stderr);
+
+        // Without --help the missing options are still an error.
+        var missing = await AgentProcess.RunToExitAsync(["maint", "schedule", "--at", "2030-01-01T00:00Z"]);
+        Assert.Equal(2, missing.ExitCode);
+        Assert.Contains("Option '--duration' is required.", missing.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Metrics_samples_once_and_prints_a_lint_clean_exposition()
     {
         var dir = TestEnvironment.NewTempDirectory("cli-metrics");
