@@ -53,9 +53,13 @@ public static partial class AgentRuntime
             builder.Services.AddHostedService(sp => sp.GetRequiredService<ManagementService>());
         }
 
+        var endpoint = ListenEndpoint(configuration);
+        if (CheckListen(endpoint) is { } cannotListen)
+        {
+            await Console.Error.WriteLineAsync("error: " + ListenProblem(endpoint, cannotListen)).ConfigureAwait(false);
+            return ExitCodes.InvalidConfiguration;
+        }
 
-        var metricsOptions = configuration.GetSection(MetricsOptions.SectionName);
-        var endpoint = IPEndPoint.Parse(metricsOptions["listenAddress"] ?? new MetricsOptions().ListenAddress);
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.AddServerHeader = false;
@@ -73,23 +77,88 @@ public static partial class AgentRuntime
         {
             await app.StartAsync(cancellationToken).ConfigureAwait(false);
         }
-        catch (IOException ex) when (ex.InnerException is SocketException { SocketErrorCode: SocketError.AddressAlreadyInUse } || ex.Message.Contains("address already in use", StringComparison.OrdinalIgnoreCase))
+        catch (Exception ex) when (ListenFailure(ex) is { } listen)
         {
-            await Console.Error.WriteLineAsync(
-                $"error: cannot listen on {endpoint}: address already in use (another agent running? choose another port with metrics.listenAddress or --listen)").ConfigureAwait(false);
-            return ExitCodes.Failure;
-        }
-        catch (SocketException ex)
-        {
-            await Console.Error.WriteLineAsync($"error: cannot listen on {endpoint}: {ex.Message}").ConfigureAwait(false);
-            return ExitCodes.Failure;
+            await Console.Error.WriteLineAsync("error: " + ListenProblem(endpoint, listen)).ConfigureAwait(false);
+            return ExitCodes.InvalidConfiguration;
         }
 
         Log.Started(logger, BuildInfo.Display, source.Path ?? "built-in defaults", $"http://{endpoint}/metrics");
         await app.WaitForShutdownAsync(cancellationToken).ConfigureAwait(false);
+        var exitCode = ExitCodeAfterShutdown(app.Services.GetServices<IHostedService>(), logger);
         Log.Stopped(logger);
+        return exitCode;
+    }
+
+    /// <summary>
+    /// The backstop for a background loop that died: .NET stops the host when a <see cref="BackgroundService"/>
+    /// throws, and the process would then exit 0, so systemd's Restart=on-failure would not restart it. One
+    /// critical line naming the service and the exception, and exit code 1.
+    /// </summary>
+    internal static int ExitCodeAfterShutdown(IEnumerable<IHostedService> services, ILogger logger)
+    {
+        foreach (var service in services)
+        {
+            if (service is BackgroundService { ExecuteTask: { IsFaulted: true } task })
+            {
+                var error = task.Exception!.InnerExceptions.Count == 1 ? task.Exception.InnerExceptions[0] : task.Exception;
+                Log.ServiceFaulted(logger, service.GetType().Name, error.GetType().Name, error.Message, error);
+                return ExitCodes.Failure;
+            }
+        }
+
         return ExitCodes.Ok;
     }
+
+    private static IPEndPoint ListenEndpoint(IConfiguration configuration) =>
+        IPEndPoint.Parse(configuration[MetricsOptions.SectionName + ":listenAddress"] ?? new MetricsOptions().ListenAddress);
+
+    /// <summary>
+    /// Binds (and closes) a socket the way Kestrel will, so that a busy port or an address this host does not
+    /// have is one line before anything starts. Null when the bind works.
+    /// </summary>
+    internal static SocketError? CheckListen(IPEndPoint endpoint)
+    {
+        try
+        {
+            using var socket = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+            if (endpoint.Address.Equals(IPAddress.IPv6Any))
+            {
+                socket.DualMode = true;
+            }
+
+            socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+            socket.Bind(endpoint);
+            return null;
+        }
+        catch (SocketException ex)
+        {
+            return ex.SocketErrorCode;
+        }
+    }
+
+    private static SocketError? ListenFailure(Exception ex)
+    {
+        for (var e = (Exception?)ex; e is not null; e = e.InnerException)
+        {
+            if (e is SocketException socket)
+            {
+                return socket.SocketErrorCode;
+            }
+        }
+
+        return ex is IOException && ex.Message.Contains("address already in use", StringComparison.OrdinalIgnoreCase) ? SocketError.AddressAlreadyInUse : null;
+    }
+
+    /// <summary>One line naming the key: <c>metrics.listenAddress: cannot listen on ADDR: why (what to do)</c>.</summary>
+    internal static string ListenProblem(IPEndPoint endpoint, SocketError error) =>
+        $"metrics.listenAddress: cannot listen on {endpoint}: " + error switch
+        {
+            SocketError.AddressAlreadyInUse => "address already in use (another agent running? choose another port with metrics.listenAddress or --listen)",
+            SocketError.AddressNotAvailable => "this host has no such address (use one of its interface addresses, 127.0.0.1, or 0.0.0.0 for all)",
+            SocketError.AccessDenied => "permission denied (ports below 1024 need a privilege the service does not have: use a higher port)",
+            _ => new SocketException((int)error).Message,
+        };
 
     /// <summary>A service graph without the web server, for <c>metrics</c>, <c>doctor</c> and <c>status</c>.</summary>
     public static ServiceProvider BuildOneShot(IConfiguration configuration)
@@ -138,6 +207,10 @@ public static partial class AgentRuntime
         logging.AddFilter("Microsoft", LogLevel.Warning);
         logging.AddFilter("System", LogLevel.Warning);
         logging.AddConfiguration(configuration.GetSection("logging"));
+
+        // The host logs start failures and faulted background services with their stack traces; the daemon
+        // says each of those in one line itself (RunDaemonAsync, ExitCodeAfterShutdown).
+        logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.None);
         logging.AddSimpleConsole(o =>
         {
             o.SingleLine = true;
@@ -160,5 +233,8 @@ public static partial class AgentRuntime
 
         [LoggerMessage(2, LogLevel.Information, "vast-host-agent stopped")]
         public static partial void Stopped(ILogger logger);
+
+        [LoggerMessage(7, LogLevel.Critical, "{Service} stopped with an unhandled {ExceptionType}: {Message}; the agent exits with code 1 so that systemd restarts it")]
+        public static partial void ServiceFaulted(ILogger logger, string service, string exceptionType, string message, Exception exception);
     }
 }

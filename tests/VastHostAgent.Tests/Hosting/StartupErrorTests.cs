@@ -1,3 +1,5 @@
+using System.Net;
+using System.Net.Sockets;
 using VastHostAgent.Tests.Support;
 
 namespace VastHostAgent.Tests.Hosting;
@@ -90,6 +92,29 @@ public sealed class StartupErrorTests
 
         var result = await AgentProcess.RunToExitAsync(["run", "--config", fifo, "--listen", $"127.0.0.1:{AgentProcess.FreePort()}"], Quiet(dir), TimeSpan.FromSeconds(30));
         AssertOneLineExit2(result, $"configuration file {fifo} could not be read within 5 s: it is not a regular file");
+    }
+
+    [Fact]
+    public async Task A_metrics_port_in_use_is_one_line_naming_metrics_listenAddress_and_exit_2()
+    {
+        using var squatter = new TcpListener(IPAddress.Loopback, 0);
+        squatter.Start();
+        var port = ((IPEndPoint)squatter.LocalEndpoint).Port;
+        var dir = TestEnvironment.NewTempDirectory("busy-port");
+
+        var result = await AgentProcess.RunToExitAsync(["run", "--listen", $"127.0.0.1:{port}"], Quiet(dir), TimeSpan.FromSeconds(30));
+        AssertOneLineExit2(result, $"metrics.listenAddress: cannot listen on 127.0.0.1:{port}: address already in use");
+    }
+
+    [Fact]
+    public async Task A_listen_address_this_host_does_not_have_is_one_line_naming_metrics_listenAddress_and_exit_2()
+    {
+        var dir = TestEnvironment.NewTempDirectory("no-addr");
+        var config = Path.Combine(dir, "agent.json");
+        await File.WriteAllTextAsync(config, """{ "metrics": { "listenAddress": "192.0.2.1:9470" } }"""); // TEST-NET-1: on no host
+
+        var result = await AgentProcess.RunToExitAsync(["run", "--config", config], Quiet(dir), TimeSpan.FromSeconds(30));
+        AssertOneLineExit2(result, "metrics.listenAddress: cannot listen on 192.0.2.1:9470: this host has no such address");
     }
 
     [Fact]
