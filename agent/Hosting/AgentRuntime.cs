@@ -25,9 +25,25 @@ public static class ExitCodes
 /// <summary>Builds the daemon (Generic Host + Kestrel) and the one-shot service graphs the CLI uses.</summary>
 public static partial class AgentRuntime
 {
-    /// <summary>Runs the daemon until SIGTERM/SIGINT. Configuration must already be validated.</summary>
+    /// <summary>
+    /// Runs the daemon until SIGTERM/SIGINT. Configuration must already be validated. Holds
+    /// <c>{agent.stateDirectory}/agent.lock</c> for the whole run.
+    /// </summary>
     public static async Task<int> RunDaemonAsync(IConfigurationRoot configuration, AgentConfiguration.Source source, CancellationToken cancellationToken)
     {
+        var (stateLock, busy, warning) = StateDirectoryLock.Acquire(StateDirectoryOf(configuration));
+        if (busy is not null)
+        {
+            await Console.Error.WriteLineAsync("error: " + busy).ConfigureAwait(false);
+            return ExitCodes.Failure;
+        }
+
+        if (warning is not null)
+        {
+            await Console.Error.WriteLineAsync("warning: " + warning).ConfigureAwait(false);
+        }
+
+        using var held = stateLock;
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
         {
             ApplicationName = "vast-host-agent",
@@ -109,6 +125,9 @@ public static partial class AgentRuntime
 
         return ExitCodes.Ok;
     }
+
+    private static string StateDirectoryOf(IConfiguration configuration) =>
+        configuration[AgentOptions.SectionName + ":stateDirectory"] is { Length: > 0 } directory ? directory : new AgentOptions().StateDirectory;
 
     private static IPEndPoint ListenEndpoint(IConfiguration configuration) =>
         IPEndPoint.Parse(configuration[MetricsOptions.SectionName + ":listenAddress"] ?? new MetricsOptions().ListenAddress);

@@ -34,6 +34,9 @@ public sealed class AgentProcess : IAsyncDisposable
 
     public Uri BaseUrl => new($"http://127.0.0.1:{Port}/");
 
+    /// <summary>The configuration file <see cref="Start"/> wrote.</summary>
+    public string ConfigPath => Path.Combine(WorkDirectory, "agent.json");
+
     public string StandardOutput => string.Join('\n', _stdout);
 
     public string StandardError => string.Join('\n', _stderr);
@@ -103,7 +106,6 @@ public sealed class AgentProcess : IAsyncDisposable
     public Task<Exposition> WaitReadyAsync(TimeSpan? timeout = null) =>
         ScrapeUntilAsync(e => e.Named("vasthost_collector_up").Any(s => s.Label("collector") == "gpu"), "first GPU sample", timeout);
 
-    /// <summary>Sends SIGTERM and waits for the exit code.</summary>
     /// <summary>SIGKILL: no shutdown code runs (a crash or a power cut, as far as the state directory is concerned).</summary>
     public async Task KillAsync()
     {
@@ -116,6 +118,7 @@ public sealed class AgentProcess : IAsyncDisposable
         await _process.WaitForExitAsync(cts.Token);
     }
 
+    /// <summary>Sends SIGTERM and waits for the exit code.</summary>
     public async Task<int> StopAsync(TimeSpan? timeout = null)
     {
         if (!_process.HasExited)
