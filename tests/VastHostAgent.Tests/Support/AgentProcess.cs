@@ -34,7 +34,7 @@ public sealed class AgentProcess : IAsyncDisposable
 
     public Uri BaseUrl => new($"http://127.0.0.1:{Port}/");
 
-    /// <summary>The configuration file <see cref="Start"/> wrote.</summary>
+    /// <summary>The configuration file <see cref="Start"/> wrote (rewrite it, then <see cref="Hangup"/>, to reload).</summary>
     public string ConfigPath => Path.Combine(WorkDirectory, "agent.json");
 
     public string StandardOutput => string.Join('\n', _stdout);
@@ -105,6 +105,15 @@ public sealed class AgentProcess : IAsyncDisposable
     /// <summary>Waits until the endpoint serves a scrape with the GPU collector's first run in it.</summary>
     public Task<Exposition> WaitReadyAsync(TimeSpan? timeout = null) =>
         ScrapeUntilAsync(e => e.Named("vasthost_collector_up").Any(s => s.Label("collector") == "gpu"), "first GPU sample", timeout);
+
+    /// <summary>SIGHUP: the daemon reads its configuration again.</summary>
+    public void Hangup()
+    {
+        if (Kill(_process.Id, 1) != 0)
+        {
+            throw new InvalidOperationException($"kill -HUP {_process.Id} failed (agent exited: {HasExited})");
+        }
+    }
 
     /// <summary>SIGKILL: no shutdown code runs (a crash or a power cut, as far as the state directory is concerned).</summary>
     public async Task KillAsync()
