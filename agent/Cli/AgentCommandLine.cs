@@ -27,6 +27,7 @@ public static class AgentCommandLine
           vast-host-agent maint cancel cli-20261201T0200Z  cancel (and cancel_maint on Vast if scheduled there)
           vast-host-agent doctor                           check configuration, NVML, Docker and sensors
           VASTHOST_METRICS__LISTENADDRESS=0.0.0.0:9470 vast-host-agent run
+          systemctl reload vast-host-agent                 re-read the configuration (SIGHUP); an invalid one changes nothing
 
         Exit codes: 0 ok, 1 failure, 2 invalid configuration or arguments.
         Documentation: README.md, docs/metrics.md, packaging/config/agent.example.json
@@ -133,7 +134,10 @@ public static class AgentCommandLine
         }
 
         var parseResult = root.Parse(args);
-        if (parseResult.Errors.Count > 0)
+
+        // --help wins over the errors it comes with (`maint schedule --help` lacks the required --at and
+        // --duration): the help action says it clears them, so it runs and shows the command's options.
+        if (parseResult.Errors.Count > 0 && parseResult.Action is not { ClearsParseErrors: true })
         {
             foreach (var error in parseResult.Errors)
             {
@@ -153,23 +157,24 @@ public static class AgentCommandLine
     internal static (IConfigurationRoot? Configuration, AgentConfiguration.Source Source) LoadConfiguration(
         string? configPath, IReadOnlyDictionary<string, string?>? overrides = null)
     {
+        var loaded = TryLoadConfiguration(configPath, overrides);
+        PrintConfigurationProblems(loaded.Problems, loaded.Source);
+        return (loaded.Configuration, loaded.Source);
+    }
+
+    /// <summary>Loads and validates configuration without printing (the daemon's SIGHUP reload logs the problems instead).</summary>
+    internal static LoadedConfiguration TryLoadConfiguration(string? configPath, IReadOnlyDictionary<string, string?>? overrides = null)
+    {
         var source = AgentConfiguration.ResolvePath(configPath);
         try
         {
             var configuration = AgentConfiguration.Build(source, overrides);
             var problems = AgentRuntime.Validate(configuration);
-            if (problems.Count == 0)
-            {
-                return (configuration, source);
-            }
-
-            PrintConfigurationProblems(problems, source);
-            return (null, source);
+            return new LoadedConfiguration(problems.Count == 0 ? configuration : null, source, problems);
         }
         catch (ConfigurationException ex)
         {
-            PrintConfigurationProblems(ex.Problems, source);
-            return (null, source);
+            return new LoadedConfiguration(null, source, ex.Problems);
         }
     }
 
@@ -191,7 +196,8 @@ public static class AgentCommandLine
             return ExitCodes.InvalidConfiguration;
         }
 
-        return await AgentRuntime.RunDaemonAsync(configuration, source, cancellationToken).ConfigureAwait(false);
+        // SIGHUP reads the same file (and the same environment and --listen) again.
+        return await AgentRuntime.RunDaemonAsync(configuration, source, () => TryLoadConfiguration(configPath, overrides), cancellationToken).ConfigureAwait(false);
     }
 
     private static async Task<int> MetricsOnceAsync(string? configPath, CancellationToken cancellationToken)
@@ -213,6 +219,8 @@ public static class AgentCommandLine
 
     private sealed class HelpWithExamples(HelpAction inner) : SynchronousCommandLineAction
     {
+        public override bool ClearsParseErrors => true;
+
         public override int Invoke(ParseResult parseResult)
         {
             var result = inner.Invoke(parseResult);

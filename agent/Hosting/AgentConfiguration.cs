@@ -51,18 +51,22 @@ public static partial class AgentConfiguration
         return File.Exists(DefaultPath) ? new Source(DefaultPath, false) : new Source(null, false);
     }
 
-    /// <summary>Builds the configuration. Throws <see cref="ConfigurationException"/> for a missing or malformed file.</summary>
+    /// <summary>The largest configuration file the agent reads (the example, fully commented, is about 15 KiB).</summary>
+    public const int MaxFileBytes = 1024 * 1024;
+
+    /// <summary>How long reading the file may take: a FIFO nobody writes to would otherwise block the start for ever.</summary>
+    public static readonly TimeSpan ReadTimeout = TimeSpan.FromSeconds(5);
+
+    /// <summary>The user the packaged service runs as (systemd unit, install.sh, the .deb).</summary>
+    public const string ServiceUser = "vast-host-agent";
+
+    /// <summary>Builds the configuration. Throws <see cref="ConfigurationException"/> for a missing, unreadable or malformed file.</summary>
     public static IConfigurationRoot Build(Source source, IReadOnlyDictionary<string, string?>? overrides = null)
     {
         var builder = new ConfigurationBuilder();
         if (source.Path is { } path)
         {
-            if (!File.Exists(path))
-            {
-                throw new ConfigurationException([$"configuration file {path} does not exist"]);
-            }
-
-            builder.AddJsonFile(path, optional: false, reloadOnChange: false);
+            builder.AddJsonStream(new MemoryStream(ReadFile(path), writable: false));
         }
 
         builder.AddEnvironmentVariables(EnvironmentPrefix);
@@ -78,6 +82,70 @@ public static partial class AgentConfiguration
         catch (Exception ex) when (ex is InvalidDataException or FormatException or JsonException)
         {
             throw new ConfigurationException([DescribeLoadFailure(source.Path, ex)]);
+        }
+    }
+
+    /// <summary>
+    /// Reads the whole file into memory, at most <see cref="MaxFileBytes"/> (so <c>--config /dev/zero</c> cannot
+    /// grow memory without bound) and within <see cref="ReadTimeout"/> (a FIFO without a writer blocks in open(2)).
+    /// Every failure is one line naming the file.
+    /// </summary>
+    internal static byte[] ReadFile(string path)
+    {
+        if (Directory.Exists(path))
+        {
+            throw new ConfigurationException([$"configuration file {path} is a directory, not a file (give the JSON file itself, e.g. {System.IO.Path.Combine(path, "agent.json")})"]);
+        }
+
+        // A dedicated background thread: if open(2) or read(2) never returns, the caller still does, and the
+        // thread does not keep the process alive.
+        var read = Task.Factory.StartNew(() => ReadCapped(path), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        if (!read.Wait(ReadTimeout))
+        {
+            throw new ConfigurationException([string.Create(CultureInfo.InvariantCulture,
+                $"configuration file {path} could not be read within {ReadTimeout.TotalSeconds:0} s: it is not a regular file (a FIFO waits for a writer); use a regular file")]);
+        }
+
+        var (bytes, problem) = read.Result;
+        return bytes ?? throw new ConfigurationException([problem!]);
+    }
+
+    private static (byte[]? Bytes, string? Problem) ReadCapped(string path)
+    {
+        try
+        {
+            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, bufferSize: 0);
+            var buffer = new byte[stream.CanSeek ? (int)Math.Min(stream.Length, MaxFileBytes) + 1 : 64 * 1024];
+            var total = 0;
+            while (total <= MaxFileBytes)
+            {
+                if (total == buffer.Length)
+                {
+                    Array.Resize(ref buffer, Math.Min(buffer.Length * 2, MaxFileBytes + 1));
+                }
+
+                var n = stream.Read(buffer, total, buffer.Length - total);
+                if (n == 0)
+                {
+                    return (buffer.AsSpan(0, total).ToArray(), null);
+                }
+
+                total += n;
+            }
+
+            return (null, $"configuration file {path} is larger than {MaxFileBytes / (1024 * 1024)} MiB, the limit for a configuration file (is it the right file?)");
+        }
+        catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
+        {
+            return (null, $"configuration file {path} does not exist");
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return (null, $"configuration file {path} cannot be read: permission denied (the service runs as user {ServiceUser}: make the file and its directories readable to it, e.g. chmod 644 {path})");
+        }
+        catch (IOException ex)
+        {
+            return (null, $"configuration file {path} cannot be read: {ex.Message}");
         }
     }
 
@@ -112,8 +180,22 @@ public static partial class AgentConfiguration
             problems.AddRange(check.Run(provider, configuration));
         }
 
+        problems.AddRange(CrossSectionProblems(configuration));
         return problems;
     }
+
+    /// <summary>Rules that involve more than one section (each section's own validator cannot see the others).</summary>
+    private static IEnumerable<string> CrossSectionProblems(IConfiguration configuration)
+    {
+        // Listing management works only through the Vast API: without it the daemon would start and manage nothing, silently.
+        if (IsTrue(configuration["management:enabled"]) && !IsTrue(configuration["vast:enabled"]))
+        {
+            yield return "management.enabled: needs vast.enabled=true (listing management works through the Vast API); set vast.enabled to true with an API key, or management.enabled to false";
+        }
+    }
+
+    /// <summary>A value the binder would read as true (an invalid one is reported by its section's check).</summary>
+    private static bool IsTrue(string? value) => bool.TryParse(value, out var b) && b;
 
     /// <summary>Phrases an exception from binding or validating section <paramref name="section"/> for the host.</summary>
     internal static IEnumerable<string> Describe(
@@ -172,13 +254,35 @@ public static partial class AgentConfiguration
         }
         else
         {
-            return $"{section}: {failure}";
+            return $"{section}: {PlainMessage(failure)}";
         }
 
         var key = $"{section}:{member.Replace('.', ':')}";
         var value = configuration[key];
         var got = value is null ? "" : $" (got '{value}')";
-        return $"{section}.{string.Join('.', member.Split('.').Select(Camel))}: {message.TrimEnd('.')}{got}";
+        return $"{section}.{string.Join('.', member.Split('.').Select(Camel))}: {PlainMessage(message).TrimEnd('.')}{got}";
+    }
+
+    /// <summary>
+    /// A DataAnnotations message without the C# member name it starts with: the line names the key already.
+    /// The options validator generator's own copy of [Range] ignores ErrorMessage (dotnet/runtime#123137) and
+    /// says "The field ManagementOptions.Jitter must be between 0 and 0.5."; [Required] without a message says
+    /// "The AgentOptions.StateDirectory field is required.".
+    /// </summary>
+    internal static string PlainMessage(string message)
+    {
+        var match = DefaultMessage().Match(message.Trim());
+        if (!match.Success)
+        {
+            return message;
+        }
+
+        var rest = match.Groups["rest"].Value.TrimEnd('.');
+        // [Range(0, long.MaxValue)] (a lower bound only) reads "between 0 and 9.223372036854776E+18".
+        var between = RangeMessage().Match(rest);
+        return between.Success && double.TryParse(between.Groups["max"].Value, NumberStyles.Float, CultureInfo.InvariantCulture, out var max) && max >= 1e15
+            ? $"must be at least {between.Groups["min"].Value}"
+            : rest;
     }
 
     /// <summary>
@@ -188,7 +292,7 @@ public static partial class AgentConfiguration
     public static string NormalizeFailure(string prefix, string failure)
     {
         var match = DataAnnotationFailure().Match(failure);
-        return match.Success ? $"{prefix}{NestedMember(match)}: {match.Groups["message"].Value}" : prefix + failure;
+        return match.Success ? $"{prefix}{NestedMember(match)}: {PlainMessage(match.Groups["message"].Value)}" : prefix + failure;
     }
 
     /// <summary>Adds a nested section validator's failures to <paramref name="failures"/>, each named with its full key.</summary>
@@ -257,6 +361,12 @@ public static partial class AgentConfiguration
 
     [GeneratedRegex(@"Failed to convert configuration value (?:'[^']*' )?at '(?<path>[^']+)' to type '(?<type>[^']+)'")]
     private static partial Regex ConversionFailed();
+
+    [GeneratedRegex(@"^The (?:field (?<name>[\w.\[\]]+) (?<rest>.+)|(?<name>[\w.\[\]]+) field (?<rest>.+))$", RegexOptions.Singleline)]
+    private static partial Regex DefaultMessage();
+
+    [GeneratedRegex(@"^must be between (?<min>\S+) and (?<max>\S+)$")]
+    private static partial Regex RangeMessage();
 
     [GeneratedRegex(@"for '(?<type>[^']*)' members: '(?<member>[^']+)' with the error: '(?<message>.*)'\.?$", RegexOptions.Singleline)]
     private static partial Regex DataAnnotationFailure();

@@ -95,7 +95,15 @@ public sealed class VastApiKeyProvider
         var fromEnvironment = Environment.GetEnvironmentVariable(EnvironmentVariable);
         if (!string.IsNullOrWhiteSpace(fromEnvironment))
         {
-            return new VastApiKey(fromEnvironment.Trim(), "environment variable " + EnvironmentVariable);
+            // The same rule as for the files: one word. A key with a line break inside would fail every call.
+            var key = fromEnvironment.Trim();
+            if (key.Any(char.IsWhiteSpace))
+            {
+                throw new VastConfigurationException(
+                    $"the {EnvironmentVariable} environment variable does not hold one API key (it contains a line break or a space): set it to the key alone");
+            }
+
+            return new VastApiKey(key, "environment variable " + EnvironmentVariable);
         }
 
         throw new VastConfigurationException(

@@ -1,5 +1,3 @@
-using System.Net;
-using System.Net.Sockets;
 using VastHostAgent.Tests.Support;
 
 namespace VastHostAgent.Tests.Cli;
@@ -24,6 +22,21 @@ public sealed class CommandLineTests
         {
             Assert.Contains(expected, stdout, StringComparison.Ordinal);
         }
+    }
+
+    [Fact]
+    public async Task Help_on_a_command_with_required_options_shows_them_and_exits_0()
+    {
+        var (exit, stdout, stderr) = await AgentProcess.RunToExitAsync(["maint", "schedule", "--help"]);
+        Assert.True(exit == 0, $"exit {exit}\nstdout: {stdout}\nstderr: {stderr}");
+        Assert.Contains("--at <TIME>", stdout, StringComparison.Ordinal);
+        Assert.Contains("--duration <SPAN>", stdout, StringComparison.Ordinal);
+        Assert.Equal("", stderr);
+
+        // Without --help the missing options are still an error.
+        var missing = await AgentProcess.RunToExitAsync(["maint", "schedule", "--at", "2030-01-01T00:00Z"]);
+        Assert.Equal(2, missing.ExitCode);
+        Assert.Contains("Option '--duration' is required.", missing.Stderr, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -91,21 +104,6 @@ public sealed class CommandLineTests
         Assert.Contains("[FAIL] docker         cannot connect to unix:///nonexistent/docker.sock", stdout, StringComparison.Ordinal);
         Assert.Contains("hint: is dockerd running?", stdout, StringComparison.Ordinal);
         Assert.Contains("2 failed", stdout, StringComparison.Ordinal);
-    }
-
-    [Fact]
-    public async Task A_port_in_use_is_a_clear_error_and_exit_1()
-    {
-        using var squatter = new TcpListener(IPAddress.Loopback, 0);
-        squatter.Start();
-        var port = ((IPEndPoint)squatter.LocalEndpoint).Port;
-        var dir = TestEnvironment.NewTempDirectory("busy");
-        var (exit, _, stderr) = await AgentProcess.RunToExitAsync(
-            ["run", "--listen", $"127.0.0.1:{port}"],
-            new Dictionary<string, string?> { ["VASTHOST_GPU__ENABLED"] = "false", ["VASTHOST_DOCKER__ENABLED"] = "false", ["VASTHOST_HOST__SYSFSROOT"] = dir },
-            TimeSpan.FromSeconds(30));
-        Assert.Equal(1, exit);
-        Assert.Contains($"cannot listen on 127.0.0.1:{port}: address already in use", stderr, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -1,6 +1,6 @@
-using Microsoft.Extensions.Configuration;
 using System.Reflection;
 using System.Text.RegularExpressions;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 using VastHostAgent.Containers;
@@ -8,8 +8,8 @@ using VastHostAgent.Gpu;
 using VastHostAgent.Host;
 using VastHostAgent.Hosting;
 using VastHostAgent.Metrics;
-using VastHostAgent.Vast;
 using VastHostAgent.Tests.Support;
+using VastHostAgent.Vast;
 
 namespace VastHostAgent.Tests.Hosting;
 
@@ -36,6 +36,7 @@ public sealed partial class ConfigurationTests
         { "section as value", """{ "gpu": 5 }""", "gpu: must be an object with settings, not a single value" },
         { "duplicate key", """{ "agent": { "sampleInterval": "00:00:05", "sampleInterval": "00:00:06" } }""", "duplicate key" },
         { "state directory relative", """{ "agent": { "stateDirectory": "state" } }""", "agent.stateDirectory: must be an absolute path (got 'state')" },
+        { "management without vast", """{ "management": { "enabled": true } }""", "management.enabled: needs vast.enabled=true" },
     };
 
     [Theory]

@@ -9,12 +9,14 @@ public sealed partial class SystemdUnitTests(ITestOutputHelper output)
 {
     private static readonly string Unit = Path.Combine(TestEnvironment.RepositoryRoot, "packaging", "systemd", "vast-host-agent.service");
 
-    /// <summary>A root with systemd's own units and an executable at the unit's ExecStart path.</summary>
+    /// <summary>A root with systemd's own units and executables at the unit's ExecStart and ExecReload paths.</summary>
     private static string UnitRoot(string unitText)
     {
         var root = TestEnvironment.NewTempDirectory("unitroot");
         Directory.CreateDirectory(Path.Combine(root, "usr", "bin"));
         File.Copy("/bin/true", Path.Combine(root, "usr", "bin", "vast-host-agent"));
+        Directory.CreateDirectory(Path.Combine(root, "bin"));
+        File.Copy("/bin/kill", Path.Combine(root, "bin", "kill"));
         Directory.CreateDirectory(Path.Combine(root, "etc", "systemd", "system"));
         File.WriteAllText(Path.Combine(root, "etc", "systemd", "system", "vast-host-agent.service"), unitText);
         CopyDirectory("/lib/systemd/system", Path.Combine(root, "lib", "systemd", "system"));
@@ -64,7 +66,8 @@ public sealed partial class SystemdUnitTests(ITestOutputHelper output)
     {
         var text = File.ReadAllText(Unit);
         foreach (var line in new[] { "Type=notify", "WatchdogSec=60", "Restart=on-failure", "StartLimitBurst=5", "User=vast-host-agent", "StateDirectory=vast-host-agent",
-                     "LoadCredential=vast-api-key:/etc/vast-host-agent/credentials/vast-api-key", "ProtectSystem=strict", "NoNewPrivileges=yes", "CapabilityBoundingSet=" })
+                     "LoadCredential=vast-api-key:/etc/vast-host-agent/credentials/vast-api-key", "ProtectSystem=strict", "NoNewPrivileges=yes", "CapabilityBoundingSet=",
+                     "ExecReload=/bin/kill -HUP $MAINPID" })
         {
             Assert.Contains("\n" + line + "\n", text, StringComparison.Ordinal);
         }

@@ -34,6 +34,9 @@ public sealed class AgentProcess : IAsyncDisposable
 
     public Uri BaseUrl => new($"http://127.0.0.1:{Port}/");
 
+    /// <summary>The configuration file <see cref="Start"/> wrote (rewrite it, then <see cref="Hangup"/>, to reload).</summary>
+    public string ConfigPath => Path.Combine(WorkDirectory, "agent.json");
+
     public string StandardOutput => string.Join('\n', _stdout);
 
     public string StandardError => string.Join('\n', _stderr);
@@ -103,7 +106,15 @@ public sealed class AgentProcess : IAsyncDisposable
     public Task<Exposition> WaitReadyAsync(TimeSpan? timeout = null) =>
         ScrapeUntilAsync(e => e.Named("vasthost_collector_up").Any(s => s.Label("collector") == "gpu"), "first GPU sample", timeout);
 
-    /// <summary>Sends SIGTERM and waits for the exit code.</summary>
+    /// <summary>SIGHUP: the daemon reads its configuration again.</summary>
+    public void Hangup()
+    {
+        if (Kill(_process.Id, 1) != 0)
+        {
+            throw new InvalidOperationException($"kill -HUP {_process.Id} failed (agent exited: {HasExited})");
+        }
+    }
+
     /// <summary>SIGKILL: no shutdown code runs (a crash or a power cut, as far as the state directory is concerned).</summary>
     public async Task KillAsync()
     {
@@ -116,6 +127,7 @@ public sealed class AgentProcess : IAsyncDisposable
         await _process.WaitForExitAsync(cts.Token);
     }
 
+    /// <summary>Sends SIGTERM and waits for the exit code.</summary>
     public async Task<int> StopAsync(TimeSpan? timeout = null)
     {
         if (!_process.HasExited)
