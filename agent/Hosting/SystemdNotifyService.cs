@@ -72,14 +72,16 @@ public sealed partial class SystemdNotifyService(
         var started = time.GetUtcNow();
         var watchdog = WatchdogInterval();
         await WhenStartedAsync(stoppingToken).ConfigureAwait(false);
-        if (!_libraryLifetime)
+        // During a SIGHUP reload the runtime itself says RELOADING=1 and READY=1: one host stopping and the next
+        // starting must not look like a stop (or a second start) to systemd.
+        if (!_libraryLifetime && !SdNotify.ReloadInProgress)
         {
             Send("READY=1");
         }
 
         using var stopping = lifetime.ApplicationStopping.Register(() =>
         {
-            if (!_libraryLifetime)
+            if (!_libraryLifetime && !SdNotify.ReloadInProgress)
             {
                 Send("STOPPING=1");
             }
