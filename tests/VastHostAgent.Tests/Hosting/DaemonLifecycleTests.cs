@@ -1,12 +1,12 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Text.Json;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Testing;
 using VastEmulator;
 using VastHostAgent.Hosting;
+using VastHostAgent.Management;
 using VastHostAgent.Tests.Support;
 
 namespace VastHostAgent.Tests.Hosting;
@@ -190,11 +190,10 @@ public sealed class DaemonLifecycleTests
             $"metrics on the new port (agent exited: {agent.HasExited}; stdout: {agent.StandardOutput}; stderr: {agent.StandardError})");
         Assert.Contains("the reconcile in flight may finish", agent.StandardOutput, StringComparison.Ordinal);
         Assert.Single(emulator.State.Requests, r => r.Endpoint == Endpoints.CreateAsks && r.Applied);
-        using (var persisted = JsonDocument.Parse(await File.ReadAllTextAsync(state)))
-        {
-            Assert.False(persisted.RootElement.TryGetProperty("pending", out _));             // the answer was recorded
-            Assert.Equal(0.444, persisted.RootElement.GetProperty("lastApplied").GetProperty("priceGpu").GetDouble());
-        }
+        var persisted = new ManagementStateStore(Path.Combine(dir, "state")).Load();
+        Assert.Null(persisted.Pending);                                                       // the answer was recorded
+        Assert.Null(persisted.Unknown);
+        Assert.Equal(0.444, persisted.LastApplied!.PriceGpu);
 
         Assert.Equal(0, await agent.StopAsync(TimeSpan.FromSeconds(30)));
         Assert.Single(emulator.State.Requests, r => r.Endpoint == Endpoints.CreateAsks && r.Applied);   // the new host found it in sync
