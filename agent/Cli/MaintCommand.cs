@@ -5,6 +5,7 @@ using System.Text.RegularExpressions;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 using VastHostAgent.Hosting;
+using VastHostAgent.Kernel;
 using VastHostAgent.Maintenance;
 using VastHostAgent.Management;
 
@@ -91,7 +92,7 @@ internal static partial class MaintCommand
             Window {id}: {start:yyyy-MM-dd HH:mm}Z to {start + length:yyyy-MM-dd HH:mm}Z ({Human(length)}, {category}) added.
             The running agent takes it up at its next reconcile: offers are clamped to end by {start:yyyy-MM-dd HH:mm}Z now,
             renters are notified on Vast (dnotify) from {(notice > now ? notice : now):yyyy-MM-dd HH:mm}Z (maintenance.noticePeriod {Human(o.NoticePeriod)}),
-            conflicting contracts: {(o.ConflictPolicy == "defer" ? "the window is deferred until they end" : "the window proceeds and renters are notified")}.
+            conflicting contracts: {(o.ConflictPolicy == ConflictPolicy.Defer ? "the window is deferred until they end" : "the window proceeds and renters are notified")}.
             Follow it with `vast-host-agent maint list`; cancel with `vast-host-agent maint cancel {id}`.
             """)).ConfigureAwait(false);
         return ExitCodes.Ok;
@@ -172,7 +173,7 @@ internal static partial class MaintCommand
         var o = services.GetRequiredService<IOptions<MaintenanceOptions>>().Value;
         var sb = new StringBuilder();
         var inv = CultureInfo.InvariantCulture;
-        sb.Append(inv, $"Maintenance windows (notice {Human(o.NoticePeriod)}, conflicts: {o.ConflictPolicy}, unlist during: {(o.UnlistDuring ? "yes" : "no")}){(status.ManagementEnabled ? "" : " - management.enabled is false: nothing acts on them")}\n");
+        sb.Append(inv, $"Maintenance windows (notice {Human(o.NoticePeriod)}, conflicts: {o.ConflictPolicy.ConfigName()}, unlist during: {(o.UnlistDuring ? "yes" : "no")}){(status.ManagementEnabled ? "" : " - management.enabled is false: nothing acts on them")}\n");
         var rows = new List<string[]> { ListHeader };
         rows.AddRange(status.Windows.Select(w => new[]
         {

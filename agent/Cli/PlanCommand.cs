@@ -6,6 +6,8 @@ using VastHostAgent.Hosting;
 using VastHostAgent.Management;
 using VastHostAgent.Vast;
 
+using VastHostAgent.Kernel;
+
 namespace VastHostAgent.Cli;
 
 /// <summary>
@@ -72,7 +74,7 @@ internal static class PlanCommand
             sb.Append('\n');
         }
 
-        sb.Append(inv, $"Pricing: {o.Pricing.Strategy}, bounds [{o.Pricing.Floor:0.####}, {o.Pricing.Ceiling:0.####}] $/GPU-h, at most {o.Pricing.MaxChangePerStep:P0} per step, min change {o.Pricing.MinChange:P0}, cooldown {o.Pricing.Cooldown.TotalMinutes:0} min\n");
+        sb.Append(inv, $"Pricing: {o.Pricing.Strategy.ConfigName()}, bounds [{o.Pricing.Floor:0.####}, {o.Pricing.Ceiling:0.####}] $/GPU-h, at most {o.Pricing.MaxChangePerStep:P0} per step, min change {o.Pricing.MinChange:P0}, cooldown {o.Pricing.Cooldown.TotalMinutes:0} min\n");
         if (plan.Market is { } market)
         {
             var peers = market.PeerPrices;

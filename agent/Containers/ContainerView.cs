@@ -1,5 +1,5 @@
 using VastHostAgent.Gpu;
-using VastHostAgent.Hosting;
+using VastHostAgent.Kernel;
 
 namespace VastHostAgent.Containers;
 

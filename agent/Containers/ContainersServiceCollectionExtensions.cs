@@ -3,7 +3,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using VastHostAgent.Host;
-using VastHostAgent.Hosting;
+using VastHostAgent.Kernel;
 
 namespace VastHostAgent.Containers;
 
@@ -13,8 +13,7 @@ public static class ContainersServiceCollectionExtensions
     public static IServiceCollection AddContainers(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddOptions<DockerOptions>().Bind(configuration.GetSection(DockerOptions.SectionName), o => o.ErrorOnUnknownConfiguration = true);
-        services.AddOptionsCheck<DockerOptions, DockerOptionsValidator>(DockerOptions.SectionName,
-            "enabled", "endpoint", "resyncInterval", "exportLabels");
+        services.AddOptionsCheck(configuration, DockerOptions.SectionName, DockerOptionsJson.Default.DockerOptions);
         services.TryAddSingleton(sp =>
         {
             var host = sp.GetRequiredService<IOptions<HostSensorOptions>>().Value;

@@ -1,6 +1,6 @@
 using System.ComponentModel.DataAnnotations;
-using Microsoft.Extensions.Options;
-using VastHostAgent.Hosting;
+using System.Text.Json.Serialization;
+using VastHostAgent.Kernel;
 
 namespace VastHostAgent.Containers;
 
@@ -36,5 +36,7 @@ public sealed class DockerOptions
     }
 }
 
-[OptionsValidator]
-internal sealed partial class DockerOptionsValidator : IValidateOptions<DockerOptions>;
+/// <summary>Source-generated metadata of the section: keys, types and validation attributes for the start-up check.</summary>
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase)]
+[JsonSerializable(typeof(DockerOptions))]
+internal sealed partial class DockerOptionsJson : JsonSerializerContext;

@@ -1,5 +1,5 @@
+using System.Text.Json.Serialization;
 using System.ComponentModel.DataAnnotations;
-using Microsoft.Extensions.Options;
 
 namespace VastHostAgent.Gpu;
 
@@ -23,5 +23,7 @@ public sealed class GpuOptions
     public bool Processes { get; set; } = true;
 }
 
-[OptionsValidator]
-internal sealed partial class GpuOptionsValidator : IValidateOptions<GpuOptions>;
+/// <summary>Source-generated metadata of the section: keys, types and validation attributes for the start-up check.</summary>
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase)]
+[JsonSerializable(typeof(GpuOptions))]
+internal sealed partial class GpuOptionsJson : JsonSerializerContext;

@@ -1,7 +1,7 @@
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
-using VastHostAgent.Hosting;
+using VastHostAgent.Kernel;
 
 namespace VastHostAgent.Gpu;
 
@@ -11,8 +11,7 @@ public static class GpuServiceCollectionExtensions
     public static IServiceCollection AddGpuTelemetry(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddOptions<GpuOptions>().Bind(configuration.GetSection(GpuOptions.SectionName), o => o.ErrorOnUnknownConfiguration = true);
-        services.AddOptionsCheck<GpuOptions, GpuOptionsValidator>(GpuOptions.SectionName,
-            "enabled", "nvmlLibrary", "xidEvents", "processes");
+        services.AddOptionsCheck(configuration, GpuOptions.SectionName, GpuOptionsJson.Default.GpuOptions);
         services.TryAddSingleton<IGpuTelemetry, NvmlGpuTelemetry>();
         services.AddSingleton<ISnapshotSource, GpuSource>();
         return services;

@@ -1,5 +1,5 @@
 using Microsoft.Extensions.Options;
-using VastHostAgent.Hosting;
+using VastHostAgent.Kernel;
 
 namespace VastHostAgent.Gpu;
 

@@ -1,8 +1,8 @@
 using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
-using VastHostAgent.Hosting;
 using VastHostAgent.Interop;
+using VastHostAgent.Kernel;
 using static VastHostAgent.Interop.Nvml;
 
 namespace VastHostAgent.Gpu;

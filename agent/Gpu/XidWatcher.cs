@@ -1,6 +1,6 @@
 using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
-using VastHostAgent.Hosting;
+using VastHostAgent.Kernel;
 using static VastHostAgent.Interop.Nvml;
 
 namespace VastHostAgent.Gpu;

@@ -1,5 +1,5 @@
+using System.Text.Json.Serialization;
 using System.ComponentModel.DataAnnotations;
-using Microsoft.Extensions.Options;
 
 namespace VastHostAgent.Host;
 
@@ -35,5 +35,7 @@ public sealed class HostSensorOptions
     public string DockerDataRoot { get; set; } = "/var/lib/docker";
 }
 
-[OptionsValidator]
-internal sealed partial class HostSensorOptionsValidator : IValidateOptions<HostSensorOptions>;
+/// <summary>Source-generated metadata of the section: keys, types and validation attributes for the start-up check.</summary>
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase)]
+[JsonSerializable(typeof(HostSensorOptions))]
+internal sealed partial class HostOptionsJson : JsonSerializerContext;

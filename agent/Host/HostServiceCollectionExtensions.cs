@@ -2,7 +2,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
-using VastHostAgent.Hosting;
+using VastHostAgent.Kernel;
 
 namespace VastHostAgent.Host;
 
@@ -12,8 +12,7 @@ public static class HostServiceCollectionExtensions
     public static IServiceCollection AddHostSensors(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddOptions<HostSensorOptions>().Bind(configuration.GetSection(HostSensorOptions.SectionName), o => o.ErrorOnUnknownConfiguration = true);
-        services.AddOptionsCheck<HostSensorOptions, HostSensorOptionsValidator>(HostSensorOptions.SectionName,
-            "sysfsRoot", "procRoot", "cgroupRoot", "hwmon", "disk", "dockerDataRoot");
+        services.AddOptionsCheck(configuration, HostSensorOptions.SectionName, HostOptionsJson.Default.HostSensorOptions);
         services.TryAddSingleton<IHwmonReader>(sp => new HwmonReader(sp.GetRequiredService<IOptions<HostSensorOptions>>().Value.SysfsRoot));
         services.TryAddSingleton<IDiskSpaceReader, StatVfsDiskSpaceReader>();
         services.AddSingleton<ISnapshotSource, HwmonSource>();

@@ -16,6 +16,8 @@ using VastHostAgent.Management;
 using VastHostAgent.Metrics;
 using VastHostAgent.Vast;
 
+using VastHostAgent.Kernel;
+
 namespace VastHostAgent.Hosting;
 
 /// <summary>Process exit codes.</summary>

@@ -1,6 +1,8 @@
 using System.Text.Json.Serialization;
 using VastHostAgent.Containers;
 
+using VastHostAgent.Kernel;
+
 namespace VastHostAgent.Hosting;
 
 /// <summary>One GPU line of <c>vast-host-agent status</c>.</summary>

@@ -5,6 +5,8 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Hosting.Systemd;
 using Microsoft.Extensions.Logging;
 
+using VastHostAgent.Kernel;
+
 namespace VastHostAgent.Hosting;
 
 /// <summary>

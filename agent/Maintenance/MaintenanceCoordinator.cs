@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
-using VastHostAgent.Hosting;
+using VastHostAgent.Kernel;
 using VastHostAgent.Management;
 using VastHostAgent.Vast;
 
@@ -57,9 +57,9 @@ public sealed class MaintenanceCoordinator(
             var defaultJob = managementOptions.Value.DefaultJob;
             // A lost trip errs towards keeping the machine off the market: held as tripped while the agent holds
             // it unlisted (policy unlist) or its configured default job is missing (policy defaultJob).
-            var holds = g.Enabled && (g.Policy == "unlist"
+            var holds = g.Enabled && (g.Policy == FaultGuardPolicy.Unlist
                 ? machine.Listed != true && management.UnlistedByAgentReason is not null
-                : string.IsNullOrEmpty(machine.BidImage) && defaultJob.Mode == "present");
+                : string.IsNullOrEmpty(machine.BidImage) && defaultJob.Mode == DefaultJobMode.Present);
             var reason = $"{FaultGuardStore.FileName} was unusable ({lostGuard.Problem}): held as tripped until every condition has stayed clear for faultGuard.clearFor";
             var state = holds ? new FaultGuardState { Tripped = true, TrippedAt = now, Reason = reason, Trips = [now] } : new FaultGuardState();
             recovered.Add($"{FaultGuardStore.FileName} ({lostGuard.Problem}; set aside as {lostGuard.SetAsideAs ?? "-"}): "
@@ -149,8 +149,8 @@ public sealed class MaintenanceCoordinator(
                 guardState = guardState with { SavedDefaultJob = Saved(machine) ?? guardState.SavedDefaultJob };
                 if (apply)
                 {
-                    MaintenanceLog.GuardTripped(logger, reason, guard.Policy);
-                    journal.Write([JournalEntries.Entry(now, "fault guard", "trip", guard.Policy == "unlist" ? "unlist" : "remove_default_job", dryRun, reason, machineId: cycle.MachineId)]);
+                    MaintenanceLog.GuardTripped(logger, reason, guard.Policy.ConfigName());
+                    journal.Write([JournalEntries.Entry(now, "fault guard", "trip", guard.Policy == FaultGuardPolicy.Unlist ? "unlist" : "remove_default_job", dryRun, reason, machineId: cycle.MachineId)]);
                     metrics.GuardTrip();
                 }
             }
@@ -168,7 +168,7 @@ public sealed class MaintenanceCoordinator(
             metrics.Guard(guardState.Tripped, verdict.Active.Keys);
             if (guardState.Tripped)
             {
-                if (guard.Policy == "unlist")
+                if (guard.Policy == FaultGuardPolicy.Unlist)
                 {
                     suspended = true;
                     unlist ??= "fault guard: " + guardState.Reason;
@@ -253,7 +253,7 @@ public sealed class MaintenanceCoordinator(
                 }
 
                 var conflict = machine.ClientEndDate is { } clientEnd && clientEnd > w.Start.ToUnixTimeSeconds() ? clientEnd : (double?)null;
-                if (conflict is { } until && o.ConflictPolicy == "defer" && !onVast)
+                if (conflict is { } until && o.ConflictPolicy == ConflictPolicy.Defer && !onVast)
                 {
                     var newStart = DateTimeOffset.FromUnixTimeSeconds((long)Math.Ceiling(until / 3600.0) * 3600);
                     var why = $"a client contract runs until {Stamp(until)}: deferred from {w.Start:yyyy-MM-dd HH:mm}Z to {newStart:yyyy-MM-dd HH:mm}Z (conflictPolicy defer)";

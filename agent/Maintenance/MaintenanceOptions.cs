@@ -1,6 +1,7 @@
 using System.ComponentModel.DataAnnotations;
+using System.Text.Json.Serialization;
 using Microsoft.Extensions.Options;
-using VastHostAgent.Hosting;
+using VastHostAgent.Kernel;
 
 namespace VastHostAgent.Maintenance;
 
@@ -14,9 +15,7 @@ public sealed class MaintenanceOptions
     public TimeSpan NoticePeriod { get; set; } = TimeSpan.FromHours(24);
 
     /// <summary>When a client contract still runs at the window's start: <c>defer</c> the window until it ends, or <c>proceed</c> (renters are notified).</summary>
-    [Required]
-    [RegularExpression("^(defer|proceed)$", ErrorMessage = "must be defer or proceed")]
-    public string ConflictPolicy { get; set; } = "defer";
+    public ConflictPolicy ConflictPolicy { get; set; } = ConflictPolicy.Defer;
 
     /// <summary>Unlist the machine while in maintenance (relisted when the window ends).</summary>
     public bool UnlistDuring { get; set; } = true;
@@ -30,13 +29,11 @@ public sealed class MaintenanceOptions
     [DurationRange("00:00:01", "01:00:00")]
     public TimeSpan HookTimeout { get; set; } = TimeSpan.FromMinutes(5);
 
-#pragma warning disable SYSLIB1213 // entries are validated by MaintenanceOptionsValidator, with their full key names
     /// <summary>One-off windows.</summary>
     public List<WindowOptions> Windows { get; set; } = [];
 
     /// <summary>Recurring windows (cron expression in a time zone).</summary>
     public List<RecurringWindowOptions> Recurring { get; set; } = [];
-#pragma warning restore SYSLIB1213
 }
 
 /// <summary>A one-off window in the configuration.</summary>
@@ -86,9 +83,7 @@ public sealed class FaultGuardOptions
     public bool Enabled { get; set; }
 
     /// <summary><c>unlist</c> the machine, or only remove the <c>defaultJob</c>.</summary>
-    [Required]
-    [RegularExpression("^(unlist|defaultJob)$", ErrorMessage = "must be unlist or defaultJob")]
-    public string Policy { get; set; } = "unlist";
+    public FaultGuardPolicy Policy { get; set; } = FaultGuardPolicy.Unlist;
 
     /// <summary>A condition must hold this long before the guard acts.</summary>
     [DurationRange("00:00:00", "1.00:00:00")]
@@ -114,57 +109,64 @@ public sealed class FaultGuardOptions
     public double MinFreeDiskRatio { get; set; } = 0.05;
 }
 
-[OptionsValidator]
-internal sealed partial class MaintenanceOptionsDataValidator : IValidateOptions<MaintenanceOptions>;
-
-[OptionsValidator]
-internal sealed partial class WindowOptionsValidator : IValidateOptions<WindowOptions>;
-
-[OptionsValidator]
-internal sealed partial class RecurringWindowOptionsValidator : IValidateOptions<RecurringWindowOptions>;
-
-[OptionsValidator]
-internal sealed partial class FaultGuardOptionsValidator : IValidateOptions<FaultGuardOptions>;
-
-/// <summary>Windows and recurring entries, each with its full key; cron expressions and time zones are parsed.</summary>
+/// <summary>What the attributes cannot say: a start is required, cron expressions and time zones parse, ids are unique.</summary>
 internal sealed class MaintenanceOptionsValidator : IValidateOptions<MaintenanceOptions>
 {
-    private readonly MaintenanceOptionsDataValidator _data = new();
-    private readonly WindowOptionsValidator _window = new();
-    private readonly RecurringWindowOptionsValidator _recurring = new();
-
     public ValidateOptionsResult Validate(string? name, MaintenanceOptions o)
     {
         var failures = new List<string>();
-        void Add(ValidateOptionsResult result, string prefix) => AgentConfiguration.AddFailures(failures, result, prefix);
-
-        Add(_data.Validate(name, o), "");
         for (var i = 0; i < o.Windows.Count; i++)
         {
-            Add(_window.Validate(name, o.Windows[i]), $"Windows.{i}.");
             if (o.Windows[i].Start == default)
             {
-                failures.Add($"Windows.{i}.Start: required (ISO 8601 with an offset, e.g. 2026-12-01T02:00:00Z)");
+                failures.Add(Inv($"maintenance.windows.{i}.start: required (ISO 8601 with an offset, e.g. 2026-12-01T02:00:00Z)"));
             }
         }
 
         for (var i = 0; i < o.Recurring.Count; i++)
         {
             var r = o.Recurring[i];
-            Add(_recurring.Validate(name, r), $"Recurring.{i}.");
             if (!Schedule.TryParseCron(r.Cron, out _))
             {
-                failures.Add($"Recurring.{i}.Cron: '{r.Cron}' is not a 5-field cron expression (minute hour day month weekday)");
+                failures.Add(Inv($"maintenance.recurring.{i}.cron: '{r.Cron}' is not a 5-field cron expression (minute hour day month weekday)"));
             }
 
             if (!Schedule.TryFindZone(r.TimeZone, out _))
             {
-                failures.Add($"Recurring.{i}.TimeZone: '{r.TimeZone}' is not a known IANA time zone (e.g. Europe/Stockholm)");
+                failures.Add(Inv($"maintenance.recurring.{i}.timeZone: '{r.TimeZone}' is not a known IANA time zone (e.g. Europe/Stockholm)"));
             }
         }
 
         var ids = o.Windows.Select(w => w.Id).Concat(o.Recurring.Select(r => r.Id)).GroupBy(x => x, StringComparer.Ordinal).Where(g => g.Count() > 1).ToList();
-        failures.AddRange(ids.Select(g => $"Windows: the id '{g.Key}' is used twice"));
+        failures.AddRange(ids.Select(g => $"maintenance.windows: the id '{g.Key}' is used twice"));
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }
+
+    private static string Inv(FormattableString text) => FormattableString.Invariant(text);
 }
+
+/// <summary>When a client contract still runs at a window's start.</summary>
+public enum ConflictPolicy
+{
+    /// <summary>Move the window past the contract's end.</summary>
+    Defer,
+
+    /// <summary>Keep the start; the renters are notified on Vast.</summary>
+    Proceed,
+}
+
+/// <summary>What the fault guard does to a faulty rig.</summary>
+public enum FaultGuardPolicy
+{
+    /// <summary>Take the machine off the market.</summary>
+    Unlist,
+
+    /// <summary>Only remove the default job.</summary>
+    DefaultJob,
+}
+
+/// <summary>Source-generated metadata of the sections: keys, types and validation attributes for the start-up check.</summary>
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase)]
+[JsonSerializable(typeof(MaintenanceOptions))]
+[JsonSerializable(typeof(FaultGuardOptions))]
+internal sealed partial class MaintenanceOptionsJson : JsonSerializerContext;

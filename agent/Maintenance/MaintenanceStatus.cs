@@ -1,6 +1,6 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
-using VastHostAgent.Hosting;
+using VastHostAgent.Kernel;
 using VastHostAgent.Management;
 
 namespace VastHostAgent.Maintenance;
@@ -73,6 +73,6 @@ public sealed record MaintenanceStatus(bool ManagementEnabled, IReadOnlyList<Win
         Note(FaultGuardStore.FileName, guardRead.Recovery);
         Note(ManagementStateStore.FileName, new ManagementStateStore(agent.StateDirectory).Read().Recovery);
         return new MaintenanceStatus(management.Enabled, windows,
-            new GuardStatus(guard.Enabled, guard.Policy, state.Tripped, state.TrippedAt, state.Reason, state.Since, state.ClearSince), problems);
+            new GuardStatus(guard.Enabled, guard.Policy.ConfigName(), state.Tripped, state.TrippedAt, state.Reason, state.Since, state.ClearSince), problems);
     }
 }

@@ -1,6 +1,8 @@
 using System.Globalization;
 using VastHostAgent.Vast;
 
+using VastHostAgent.Kernel;
+
 namespace VastHostAgent.Management;
 
 /// <summary>One field of the plan: what Vast has, what the configuration wants, and why.</summary>
@@ -31,7 +33,7 @@ public interface IListingConstraintSource
     /// Advances (persisting when <paramref name="apply"/>; its calls to Vast go through the cycle's
     /// <see cref="MutationPath"/>, so dry-run and holds apply) and returns the constraints.
     /// </summary>
-    Task<ListingConstraints> StepAsync(VastMachine machine, Hosting.HostSnapshot snapshot, MutationCycle cycle, bool apply, CancellationToken cancellationToken);
+    Task<ListingConstraints> StepAsync(VastMachine machine, Kernel.HostSnapshot snapshot, MutationCycle cycle, bool apply, CancellationToken cancellationToken);
 }
 
 /// <summary>What maintenance and the fault guard require of the listing this cycle.</summary>
@@ -88,10 +90,10 @@ public static class ListingPlanner
         double? minBid = machine.MinBidPrice;
         var minBidReason = "not_managed";
         var minBidWhy = "minBid.mode is off";
-        if (o.MinBid.Mode != "off")
+        if (o.MinBid.Mode != MinBidMode.Off)
         {
-            var wanted = o.MinBid.Mode == "fixed" ? o.MinBid.Fixed!.Value : (newPrice ?? 0) * o.MinBid.Ratio;
-            minBidWhy = o.MinBid.Mode == "fixed" ? Inv($"fixed {wanted:0.####}") : Inv($"{o.MinBid.Ratio:0.##} × on-demand {newPrice:0.####} = {wanted:0.####}");
+            var wanted = o.MinBid.Mode == MinBidMode.Fixed ? o.MinBid.Fixed!.Value : (newPrice ?? 0) * o.MinBid.Ratio;
+            minBidWhy = o.MinBid.Mode == MinBidMode.Fixed ? Inv($"fixed {wanted:0.####}") : Inv($"{o.MinBid.Ratio:0.##} × on-demand {newPrice:0.####} = {wanted:0.####}");
             wanted = Math.Max(o.MinBid.Floor, wanted);
             if (newPrice is { } cap && wanted > cap)
             {
@@ -232,15 +234,15 @@ public static class ListingPlanner
     {
         var current = string.IsNullOrEmpty(machine.BidImage) ? "none" : $"{machine.BidImage} {string.Join(' ', machine.DefaultJobArgs())} @ {Money(machine.BidGpuCost)}".Trim();
         var mode = o.Mode;
-        var why = $"defaultJob.mode is {mode}";
-        if (suspended || constraints.RemoveDefaultJob || (mode != "unmanaged" && state.UnlistedByAgentReason is not null && !relisting))
+        var why = $"defaultJob.mode is {mode.ConfigName()}";
+        if (suspended || constraints.RemoveDefaultJob || (mode != DefaultJobMode.Unmanaged && state.UnlistedByAgentReason is not null && !relisting))
         {
-            mode = "absent";
+            mode = DefaultJobMode.Absent;
             why = constraints.RemoveDefaultJob && !suspended
                 ? "the fault guard holds the machine (policy defaultJob): no default job"
                 : "no default job while the machine is in maintenance or unlisted by the agent";
         }
-        else if (mode == "unmanaged" && constraints.RestoreDefaultJob is { } saved && string.IsNullOrEmpty(machine.BidImage))
+        else if (mode == DefaultJobMode.Unmanaged && constraints.RestoreDefaultJob is { } saved && string.IsNullOrEmpty(machine.BidImage))
         {
             var restored = $"{saved.Image} {string.Join(' ', saved.Args)} @ {Money(saved.Price)}".Trim();
             items.Add(new PlanItem("default job", current, restored, "change", "restore", "putting back the default job taken off for maintenance or by the fault guard"));
@@ -251,7 +253,7 @@ public static class ListingPlanner
 
         switch (mode)
         {
-            case "present":
+            case DefaultJobMode.Present:
                 var same = machine.BidImage == o.Image && machine.DefaultJobArgs().SequenceEqual(o.Args) && !Differs(machine.BidGpuCost, o.Price);
                 var desired = $"{o.Image} {string.Join(' ', o.Args)} @ {Money(o.Price)}".Trim();
                 items.Add(new PlanItem("default job", current, desired, same ? "keep" : "change", "configured", why));
@@ -262,7 +264,7 @@ public static class ListingPlanner
                 }
 
                 break;
-            case "absent":
+            case DefaultJobMode.Absent:
                 var has = !string.IsNullOrEmpty(machine.BidImage);
                 items.Add(new PlanItem("default job", current, "none", has ? "change" : "keep", "configured", why));
                 if (has)

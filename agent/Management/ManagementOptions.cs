@@ -1,6 +1,8 @@
 using System.ComponentModel.DataAnnotations;
+using System.Globalization;
+using System.Text.Json.Serialization;
 using Microsoft.Extensions.Options;
-using VastHostAgent.Hosting;
+using VastHostAgent.Kernel;
 
 namespace VastHostAgent.Management;
 
@@ -44,21 +46,13 @@ public sealed class ManagementOptions
     [Range(16 * 1024, 1024L * 1024 * 1024, ErrorMessage = "must be between 16384 and 1073741824 bytes")]
     public long JournalMaxBytes { get; set; } = 5 * 1024 * 1024;
 
-#pragma warning disable SYSLIB1212 // nested sections are validated by ManagementOptionsValidator, with their full key names
     public ListingOptions Listing { get; set; } = new();
-#pragma warning restore SYSLIB1212
 
-#pragma warning disable SYSLIB1212 // nested sections are validated by ManagementOptionsValidator, with their full key names
     public PricingOptions Pricing { get; set; } = new();
-#pragma warning restore SYSLIB1212
 
-#pragma warning disable SYSLIB1212 // nested sections are validated by ManagementOptionsValidator, with their full key names
     public MinBidOptions MinBid { get; set; } = new();
-#pragma warning restore SYSLIB1212
 
-#pragma warning disable SYSLIB1212 // nested sections are validated by ManagementOptionsValidator, with their full key names
     public DefaultJobOptions DefaultJob { get; set; } = new();
-#pragma warning restore SYSLIB1212
 }
 
 /// <summary><c>management.listing</c>: the listing fields other than the GPU price.</summary>
@@ -108,9 +102,7 @@ public sealed class ListingOptions
 public sealed class PricingOptions
 {
     /// <summary><c>fixed</c>, <c>market</c>, or <c>off</c> (keep the machine's price).</summary>
-    [Required]
-    [RegularExpression("^(off|fixed|market)$", ErrorMessage = "must be off, fixed or market")]
-    public string Strategy { get; set; } = "off";
+    public PricingStrategy Strategy { get; set; } = PricingStrategy.Off;
 
     /// <summary>Price per GPU-hour for <c>fixed</c> ($).</summary>
     [Range(0.0, 100.0, ErrorMessage = "must be between 0 and 100 $/GPU-hour")]
@@ -139,13 +131,9 @@ public sealed class PricingOptions
     /// <summary>Never raise the price while any GPU is rented (a raise creates pending price increases for renters).</summary>
     public bool NoRaiseWhileRented { get; set; } = true;
 
-#pragma warning disable SYSLIB1212 // nested sections are validated by ManagementOptionsValidator, with their full key names
     public MarketPricingOptions Market { get; set; } = new();
-#pragma warning restore SYSLIB1212
 
-#pragma warning disable SYSLIB1212 // nested sections are validated by ManagementOptionsValidator, with their full key names
     public OccupancyPricingOptions Occupancy { get; set; } = new();
-#pragma warning restore SYSLIB1212
 }
 
 /// <summary><c>management.pricing.market</c>.</summary>
@@ -219,9 +207,7 @@ public sealed class OccupancyPricingOptions
 public sealed class MinBidOptions
 {
     /// <summary><c>off</c> (keep), <c>fixed</c>, or <c>ratio</c> of the on-demand price.</summary>
-    [Required]
-    [RegularExpression("^(off|fixed|ratio)$", ErrorMessage = "must be off, fixed or ratio")]
-    public string Mode { get; set; } = "off";
+    public MinBidMode Mode { get; set; } = MinBidMode.Off;
 
     [Range(0.0, 100.0, ErrorMessage = "must be between 0 and 100 $/GPU-hour")]
     public double? Fixed { get; set; }
@@ -238,9 +224,7 @@ public sealed class MinBidOptions
 public sealed class DefaultJobOptions
 {
     /// <summary><c>unmanaged</c> (leave as is), <c>present</c> (keep this job set), <c>absent</c> (keep none).</summary>
-    [Required]
-    [RegularExpression("^(unmanaged|present|absent)$", ErrorMessage = "must be unmanaged, present or absent")]
-    public string Mode { get; set; } = "unmanaged";
+    public DefaultJobMode Mode { get; set; } = DefaultJobMode.Unmanaged;
 
     public string Image { get; set; } = "";
 
@@ -251,93 +235,87 @@ public sealed class DefaultJobOptions
     public double Price { get; set; } = 0.05;
 }
 
-[OptionsValidator]
-internal sealed partial class ManagementOptionsDataValidator : IValidateOptions<ManagementOptions>;
-
-/// <summary>Data annotations of every nested section, plus the rules across fields.</summary>
+/// <summary>The rules across fields (each field's own range is checked from its attributes).</summary>
 internal sealed class ManagementOptionsValidator : IValidateOptions<ManagementOptions>
 {
-    private readonly ManagementOptionsDataValidator _data = new();
-    private readonly ListingOptionsValidator _listing = new();
-    private readonly PricingOptionsValidator _pricing = new();
-    private readonly MarketPricingOptionsValidator _market = new();
-    private readonly OccupancyPricingOptionsValidator _occupancy = new();
-    private readonly MinBidOptionsValidator _minBid = new();
-    private readonly DefaultJobOptionsValidator _defaultJob = new();
-
     public ValidateOptionsResult Validate(string? name, ManagementOptions o)
     {
         var failures = new List<string>();
-        void Add(ValidateOptionsResult result, string prefix) => AgentConfiguration.AddFailures(failures, result, prefix);
-
-        Add(_data.Validate(name, o), "");
-        Add(_listing.Validate(name, o.Listing), "Listing.");
-        Add(_pricing.Validate(name, o.Pricing), "Pricing.");
-        Add(_market.Validate(name, o.Pricing.Market), "Pricing.Market.");
-        Add(_occupancy.Validate(name, o.Pricing.Occupancy), "Pricing.Occupancy.");
-        Add(_minBid.Validate(name, o.MinBid), "MinBid.");
-        Add(_defaultJob.Validate(name, o.DefaultJob), "DefaultJob.");
-
         var p = o.Pricing;
         if (p.Floor > p.Ceiling)
         {
-            failures.Add($"Pricing.Floor: must not exceed pricing.ceiling ({p.Ceiling})");
+            failures.Add(string.Create(CultureInfo.InvariantCulture, $"management.pricing.floor: must not exceed pricing.ceiling ({p.Ceiling})"));
         }
 
         if (p.MaxChangePerStep < p.MinChange)
         {
-            failures.Add($"Pricing.MaxChangePerStep: must be at least pricing.minChange ({p.MinChange}), or no step could ever be made");
+            failures.Add(string.Create(CultureInfo.InvariantCulture, $"management.pricing.maxChangePerStep: must be at least pricing.minChange ({p.MinChange}), or no step could ever be made"));
         }
 
-        if (p.Strategy == "fixed" && p.FixedPrice is null)
+        if (p.Strategy == PricingStrategy.Fixed && p.FixedPrice is null)
         {
-            failures.Add("Pricing.FixedPrice: required when pricing.strategy is fixed");
+            failures.Add("management.pricing.fixedPrice: required when pricing.strategy is fixed");
         }
 
-        if (o.MinBid.Mode == "fixed" && o.MinBid.Fixed is null)
+        if (o.MinBid.Mode == MinBidMode.Fixed && o.MinBid.Fixed is null)
         {
-            failures.Add("MinBid.Fixed: required when minBid.mode is fixed");
+            failures.Add("management.minBid.fixed: required when minBid.mode is fixed");
         }
 
-        if (o.DefaultJob.Mode == "present" && string.IsNullOrWhiteSpace(o.DefaultJob.Image))
+        if (o.DefaultJob.Mode == DefaultJobMode.Present && string.IsNullOrWhiteSpace(o.DefaultJob.Image))
         {
-            failures.Add("DefaultJob.Image: required when defaultJob.mode is present");
+            failures.Add("management.defaultJob.image: required when defaultJob.mode is present");
         }
 
         if (o.Listing.MinChunk is { } chunk && (chunk & (chunk - 1)) != 0)
         {
-            failures.Add($"Listing.MinChunk: must be 1 or a power of two");
+            failures.Add("management.listing.minChunk: must be 1 or a power of two");
         }
 
         if (o.Listing.OfferDuration is { } duration && duration <= o.Listing.RefreshWhenLessThan)
         {
-            failures.Add("Listing.RefreshWhenLessThan: must be shorter than listing.offerDuration");
+            failures.Add("management.listing.refreshWhenLessThan: must be shorter than listing.offerDuration");
         }
 
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }
 }
 
+/// <summary>How the on-demand GPU price is set.</summary>
+public enum PricingStrategy
+{
+    /// <summary>Keep the machine's price.</summary>
+    Off,
 
+    /// <summary><c>pricing.fixedPrice</c>.</summary>
+    Fixed,
 
+    /// <summary>A percentile of comparable offers.</summary>
+    Market,
+}
 
+/// <summary>How the minimum bid (interruptible price) is set.</summary>
+public enum MinBidMode
+{
+    Off,
+    Fixed,
+    Ratio,
+}
 
+/// <summary>What the agent does about the default job.</summary>
+public enum DefaultJobMode
+{
+    /// <summary>Leave it as it is.</summary>
+    Unmanaged,
 
+    /// <summary>Keep the configured one on the machine.</summary>
+    Present,
 
-[OptionsValidator]
-internal sealed partial class ListingOptionsValidator : IValidateOptions<ListingOptions>;
+    /// <summary>Keep none.</summary>
+    Absent,
+}
 
-[OptionsValidator]
-internal sealed partial class PricingOptionsValidator : IValidateOptions<PricingOptions>;
-
-[OptionsValidator]
-internal sealed partial class MarketPricingOptionsValidator : IValidateOptions<MarketPricingOptions>;
-
-[OptionsValidator]
-internal sealed partial class OccupancyPricingOptionsValidator : IValidateOptions<OccupancyPricingOptions>;
-
-[OptionsValidator]
-internal sealed partial class MinBidOptionsValidator : IValidateOptions<MinBidOptions>;
-
-[OptionsValidator]
-internal sealed partial class DefaultJobOptionsValidator : IValidateOptions<DefaultJobOptions>;
+/// <summary>Source-generated metadata of the section: keys, types and validation attributes for the start-up check.</summary>
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase)]
+[JsonSerializable(typeof(ManagementOptions))]
+internal sealed partial class ManagementOptionsJson : JsonSerializerContext;

@@ -63,12 +63,10 @@ public sealed record PriceDecision(
 /// </summary>
 public static class PricingEngine
 {
-    public const string StrategyOff = "off";
-
     public static PriceDecision Decide(PricingInput input, PricingOptions o)
     {
         var current = input.CurrentPrice is { } c && double.IsFinite(c) && c > 0 ? c : (double?)null;
-        if (o.Strategy == StrategyOff)
+        if (o.Strategy == PricingStrategy.Off)
         {
             return Hold(current, null, "off", "strategy_off", "pricing.strategy is off: the price is not managed", 0, null);
         }
@@ -78,7 +76,7 @@ public static class PricingEngine
         string explanation;
         var peers = 0;
         double? marketValue = null;
-        if (o.Strategy == "fixed")
+        if (o.Strategy == PricingStrategy.Fixed)
         {
             basePrice = o.FixedPrice ?? double.NaN;
             rule = "fixed";

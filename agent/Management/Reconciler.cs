@@ -1,6 +1,6 @@
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
-using VastHostAgent.Hosting;
+using VastHostAgent.Kernel;
 using VastHostAgent.Vast;
 
 namespace VastHostAgent.Management;
@@ -135,7 +135,7 @@ public sealed partial class Reconciler(
             state = store.Load(); // maintenance may have noted that the agent holds the listing
         }
 
-        if (o.Pricing.Strategy == "market" && (_market is null || now - _market.FetchedAt >= o.Pricing.Market.RefreshInterval))
+        if (o.Pricing.Strategy == PricingStrategy.Market && (_market is null || now - _market.FetchedAt >= o.Pricing.Market.RefreshInterval))
         {
             try
             {
@@ -163,7 +163,7 @@ public sealed partial class Reconciler(
             state.BusySince is { } since ? now - since : TimeSpan.Zero,
             state.LastPriceChangeAt,
             now,
-            o.Pricing.Strategy == "market" ? _market : null);
+            o.Pricing.Strategy == PricingStrategy.Market ? _market : null);
         var price = PricingEngine.Decide(input, o.Pricing);
         if (price.Reason is "market_missing" && _marketProblem is not null)
         {

@@ -1,7 +1,7 @@
 using System.Globalization;
 using Prometheus;
 using VastHostAgent.Containers;
-using VastHostAgent.Hosting;
+using VastHostAgent.Kernel;
 
 namespace VastHostAgent.Metrics;
 

@@ -1,5 +1,6 @@
 using System.ComponentModel.DataAnnotations;
 using System.Net;
+using System.Text.Json.Serialization;
 using Microsoft.Extensions.Options;
 
 namespace VastHostAgent.Metrics;
@@ -27,29 +28,23 @@ public sealed class MetricsOptions
     public IPEndPoint ParseListenAddress() => IPEndPoint.Parse(ListenAddress);
 }
 
-[OptionsValidator]
-internal sealed partial class MetricsOptionsDataValidator : IValidateOptions<MetricsOptions>;
-
 /// <summary>Checks that the listen address is an IP address with a port.</summary>
 internal sealed class MetricsOptionsValidator : IValidateOptions<MetricsOptions>
 {
-    private readonly MetricsOptionsDataValidator _data = new();
-
     public ValidateOptionsResult Validate(string? name, MetricsOptions options)
     {
-        var data = _data.Validate(name, options);
-        if (data.Failed)
-        {
-            return data;
-        }
-
         if (!IPEndPoint.TryParse(options.ListenAddress, out var endpoint) || endpoint.Port == 0
             || !options.ListenAddress.Contains(':', StringComparison.Ordinal))
         {
             return ValidateOptionsResult.Fail(
-                $"ListenAddress: '{options.ListenAddress}' is not an IP address with a port (e.g. 127.0.0.1:{MetricsOptions.DefaultPort} or [::1]:{MetricsOptions.DefaultPort})");
+                $"metrics.listenAddress: '{options.ListenAddress}' is not an IP address with a port (e.g. 127.0.0.1:{MetricsOptions.DefaultPort} or [::1]:{MetricsOptions.DefaultPort})");
         }
 
         return ValidateOptionsResult.Success;
     }
 }
+
+/// <summary>Source-generated metadata of the section: keys, types and validation attributes for the start-up check.</summary>
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase)]
+[JsonSerializable(typeof(MetricsOptions))]
+internal sealed partial class MetricsOptionsJson : JsonSerializerContext;

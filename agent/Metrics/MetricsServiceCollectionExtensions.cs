@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
-using VastHostAgent.Hosting;
+using Microsoft.Extensions.Options;
+using VastHostAgent.Kernel;
 
 namespace VastHostAgent.Metrics;
 
@@ -10,8 +11,8 @@ public static class MetricsServiceCollectionExtensions
     public static IServiceCollection AddAgentMetrics(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddOptions<MetricsOptions>().Bind(configuration.GetSection(MetricsOptions.SectionName), o => o.ErrorOnUnknownConfiguration = true);
-        services.AddOptionsCheck<MetricsOptions, MetricsOptionsValidator>(MetricsOptions.SectionName,
-            "listenAddress", "dcgmCompatible", "hostname");
+        services.AddOptionsCheck(configuration, MetricsOptions.SectionName, MetricsOptionsJson.Default.MetricsOptions);
+        services.AddSingleton<IValidateOptions<MetricsOptions>, MetricsOptionsValidator>();
         services.AddSingleton<SnapshotExporter>();
         return services;
     }

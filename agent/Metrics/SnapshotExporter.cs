@@ -3,7 +3,7 @@ using Microsoft.Extensions.Options;
 using Prometheus;
 using VastHostAgent.Containers;
 using VastHostAgent.Gpu;
-using VastHostAgent.Hosting;
+using VastHostAgent.Kernel;
 using VastHostAgent.Vast;
 
 namespace VastHostAgent.Metrics;

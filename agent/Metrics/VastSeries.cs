@@ -1,6 +1,6 @@
 using System.Globalization;
 using Prometheus;
-using VastHostAgent.Hosting;
+using VastHostAgent.Kernel;
 
 namespace VastHostAgent.Metrics;
 

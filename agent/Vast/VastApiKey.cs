@@ -79,17 +79,17 @@ public sealed class VastApiKeyProvider
             var path = options.ApiKeyFile;
             if (!File.Exists(path))
             {
-                throw new VastConfigurationException($"ApiKeyFile: {path} does not exist");
+                throw new VastConfigurationException($"vast.apiKeyFile: {path} does not exist");
             }
 
             var mode = File.GetUnixFileMode(path);
             if ((mode & (UnixFileMode.GroupRead | UnixFileMode.GroupWrite | UnixFileMode.OtherRead | UnixFileMode.OtherWrite)) != 0)
             {
                 throw new VastConfigurationException(
-                    $"ApiKeyFile: {path} can be read by group or others (mode {Octal(mode)}); the key gives control of your machines: run 'chmod 600 {path}'");
+                    $"vast.apiKeyFile: {path} can be read by group or others (mode {Octal(mode)}); the key gives control of your machines: run 'chmod 600 {path}'");
             }
 
-            return new VastApiKey(ReadKey(path, "ApiKeyFile " + path), "file " + path);
+            return new VastApiKey(ReadKey(path, "vast.apiKeyFile: " + path), "file " + path);
         }
 
         var fromEnvironment = Environment.GetEnvironmentVariable(EnvironmentVariable);

@@ -1,6 +1,7 @@
 using System.ComponentModel.DataAnnotations;
+using System.Text.Json.Serialization;
 using Microsoft.Extensions.Options;
-using VastHostAgent.Hosting;
+using VastHostAgent.Kernel;
 
 namespace VastHostAgent.Vast;
 
@@ -78,23 +79,16 @@ public sealed class VastOptions
     public TimeSpan CircuitBreakDuration { get; set; } = TimeSpan.FromMinutes(1);
 }
 
-[OptionsValidator]
-internal sealed partial class VastOptionsDataValidator : IValidateOptions<VastOptions>;
-
-/// <summary>Data annotations plus: when enabled, an API key must be available from a safe place.</summary>
+/// <summary>When enabled, an API key must be available from a safe place.</summary>
 internal sealed class VastOptionsValidator(VastApiKeyProvider keys) : IValidateOptions<VastOptions>
 {
-    private readonly VastOptionsDataValidator _data = new();
-
-    public ValidateOptionsResult Validate(string? name, VastOptions options)
-    {
-        var data = _data.Validate(name, options);
-        if (data.Failed || !options.Enabled)
-        {
-            return data;
-        }
-
-        var problem = keys.Check(options);
-        return problem is null ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(problem);
-    }
+    public ValidateOptionsResult Validate(string? name, VastOptions options) =>
+        options.Enabled && keys.Check(options) is { } problem
+            ? ValidateOptionsResult.Fail(problem.StartsWith("vast.", StringComparison.Ordinal) ? problem : "vast: " + problem)
+            : ValidateOptionsResult.Success;
 }
+
+/// <summary>Source-generated metadata of the section: keys, types and validation attributes for the start-up check.</summary>
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase)]
+[JsonSerializable(typeof(VastOptions))]
+internal sealed partial class VastOptionsJson : JsonSerializerContext;

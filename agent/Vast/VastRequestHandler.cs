@@ -47,7 +47,7 @@ internal sealed class VastRequestHandler(
 
             request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", keys.Get(o).Value);
             request.Headers.UserAgent.Clear();
-            request.Headers.UserAgent.Add(new ProductInfoHeaderValue("vast-host-agent", Hosting.BuildInfo.Version));
+            request.Headers.UserAgent.Add(new ProductInfoHeaderValue("vast-host-agent", Kernel.BuildInfo.Version));
 
             using var timeout = new CancellationTokenSource(o.RequestTimeout, time);
             using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);

@@ -6,7 +6,7 @@ using Microsoft.Extensions.Http.Resilience;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Polly;
-using VastHostAgent.Hosting;
+using VastHostAgent.Kernel;
 
 namespace VastHostAgent.Vast;
 
@@ -16,9 +16,8 @@ public static class VastServiceCollectionExtensions
     public static IServiceCollection AddVast(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddOptions<VastOptions>().Bind(configuration.GetSection(VastOptions.SectionName), o => o.ErrorOnUnknownConfiguration = true);
-        services.AddOptionsCheck<VastOptions, VastOptionsValidator>(VastOptions.SectionName,
-            "enabled", "baseUrl", "apiKeyFile", "apiKeyCredential", "machineId", "hostname", "pollInterval", "accountPollInterval",
-            "defaultSpacingSeconds", "spacingScale", "maxBackoff", "requestTimeout", "readRetries", "circuitBreakerFailures", "circuitBreakDuration");
+        services.AddOptionsCheck(configuration, VastOptions.SectionName, VastOptionsJson.Default.VastOptions);
+        services.AddSingleton<IValidateOptions<VastOptions>, VastOptionsValidator>();
         // Polly's own telemetry logs outcomes and exception texts verbatim; the agent logs retries, 429s and the
         // circuit breaker (VastLog), with text it controls.
         services.AddLogging(logging => logging.AddFilter("Polly", LogLevel.None));

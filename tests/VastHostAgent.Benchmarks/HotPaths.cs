@@ -6,6 +6,7 @@ using Microsoft.Extensions.Options;
 using VastHostAgent.Containers;
 using VastHostAgent.Gpu;
 using VastHostAgent.Hosting;
+using VastHostAgent.Kernel;
 using VastHostAgent.Management;
 using VastHostAgent.Metrics;
 using VastHostAgent.Vast;

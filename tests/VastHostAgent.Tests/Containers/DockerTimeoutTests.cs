@@ -2,7 +2,7 @@ using System.Net.Sockets;
 using Microsoft.Extensions.Logging.Testing;
 using Microsoft.Extensions.Time.Testing;
 using VastHostAgent.Containers;
-using VastHostAgent.Hosting;
+using VastHostAgent.Kernel;
 using VastHostAgent.Tests.Support;
 
 namespace VastHostAgent.Tests.Containers;

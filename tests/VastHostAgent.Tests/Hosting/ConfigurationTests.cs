@@ -7,6 +7,7 @@ using VastHostAgent.Containers;
 using VastHostAgent.Gpu;
 using VastHostAgent.Host;
 using VastHostAgent.Hosting;
+using VastHostAgent.Kernel;
 using VastHostAgent.Metrics;
 using VastHostAgent.Tests.Support;
 using VastHostAgent.Vast;
@@ -174,7 +175,7 @@ public sealed partial class ConfigurationTests
             Assert.Contains($"\"{section}\": {{", text, StringComparison.Ordinal);
             foreach (var property in type.GetProperties(BindingFlags.Public | BindingFlags.Instance).Where(p => p.CanWrite))
             {
-                var key = AgentConfiguration.Camel(property.Name);
+                var key = OptionsSchema.Camel(property.Name);
                 Assert.True(Regex.IsMatch(text, $"\"{key}\":"), $"{section}.{key} is not in agent.example.json");
             }
         }
@@ -184,7 +185,7 @@ public sealed partial class ConfigurationTests
         {
             foreach (var property in type.GetProperties(BindingFlags.Public | BindingFlags.Instance).Where(p => p.CanWrite))
             {
-                var key = AgentConfiguration.Camel(property.Name);
+                var key = OptionsSchema.Camel(property.Name);
                 Assert.True(Regex.IsMatch(text, $"\"{key}\": \""), $"{type.Name}.{key} has no example in agent.example.json");
             }
         }

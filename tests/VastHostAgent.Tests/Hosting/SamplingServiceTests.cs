@@ -1,6 +1,6 @@
 using Microsoft.Extensions.Logging.Testing;
 using Microsoft.Extensions.Time.Testing;
-using VastHostAgent.Hosting;
+using VastHostAgent.Kernel;
 using VastHostAgent.Metrics;
 
 namespace VastHostAgent.Tests.Hosting;

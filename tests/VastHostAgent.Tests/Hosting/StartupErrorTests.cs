@@ -148,18 +148,18 @@ public sealed class StartupErrorTests
               "faultGuard": { "minFreeDiskRatio": 1.5 }
             }
             """,
-            ["vast.machineId: must be at least 0 (got '-1')", "vast.defaultSpacingSeconds: must be between 0.1 and 60 (got '0')", "vast.spacingScale:",
+            ["vast.machineId: must be 0 (find by host name) or the machine id (got '-1')", "vast.defaultSpacingSeconds: must be between 0.1 and 60 seconds (got '0')", "vast.spacingScale:",
              "vast.readRetries: must be between 0 and 10 (got '11')", "vast.circuitBreakerFailures:",
              "management.jitter: must be between 0 and 0.5 (got '5')", "management.mutationBudgetPerHour:", "management.journalMaxBytes:", "management.listing.minChunk: must be between 1 and 64 (got '0')",
-             "management.pricing.floor: must be between 0.001 and 100 (got '-1')", "management.pricing.maxChangePerStep:",
+             "management.pricing.floor: must be between 0.001 and 100 $/GPU-hour (got '-1')", "management.pricing.maxChangePerStep:",
              "management.pricing.market.percentile: must be between 1 and 99 (got '200')", "management.pricing.market.minPeers:",
              "faultGuard.minFreeDiskRatio: must be between 0 and 0.9 (got '1.5')"]
         },
         {
             "not a number",
             """{ "management": { "jitter": "NaN", "pricing": { "market": { "percentile": "NaN" } } }, "vast": { "spacingScale": "NaN" }, "faultGuard": { "minFreeDiskRatio": "NaN" } }""",
-            ["management.jitter: must be between 0 and 0.5 (got 'NaN')", "management.pricing.market.percentile: must be between 1 and 99 (got 'NaN')",
-             "vast.spacingScale: must be between 0.001 and 10 (got 'NaN')", "faultGuard.minFreeDiskRatio: must be between 0 and 0.9 (got 'NaN')"]
+            ["management.jitter: 'NaN' is not a number", "management.pricing.market.percentile: 'NaN' is not a number",
+             "vast.spacingScale: 'NaN' is not a number", "faultGuard.minFreeDiskRatio: 'NaN' is not a number"]
         },
         {
             "required values left empty",

@@ -3,7 +3,7 @@ using System.Text.Json.Nodes;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
 using VastEmulator;
-using VastHostAgent.Hosting;
+using VastHostAgent.Kernel;
 using VastHostAgent.Maintenance;
 using VastHostAgent.Management;
 using VastHostAgent.Tests.Support;

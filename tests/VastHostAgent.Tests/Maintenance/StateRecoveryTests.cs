@@ -3,7 +3,7 @@ using VastEmulator;
 using VastHostAgent.Containers;
 using VastHostAgent.Gpu;
 using VastHostAgent.Host;
-using VastHostAgent.Hosting;
+using VastHostAgent.Kernel;
 using VastHostAgent.Maintenance;
 using VastHostAgent.Management;
 using VastHostAgent.Tests.Support;

@@ -92,13 +92,13 @@ public sealed class ListingPlannerTests
     [Fact]
     public void A_min_bid_that_alone_differs_goes_through_the_minbid_endpoint_as_a_ratio_with_floor_and_cap()
     {
-        var o = Options(x => { x.MinBid.Mode = "ratio"; x.MinBid.Ratio = 0.6; x.MinBid.Floor = 0.05; });
+        var o = Options(x => { x.MinBid.Mode = MinBidMode.Ratio; x.MinBid.Ratio = 0.6; x.MinBid.Floor = 0.05; });
         var mutation = Assert.Single(ListingPlanner.Plan(Machine(), Hold(0.40), o, new ManagementState(), null, Now).Mutations);
         Assert.Equal((VastEndpoint.MinBid, 0.24), (mutation.Endpoint, mutation.MinBid!.Value));
 
-        var floored = Options(x => { x.MinBid.Mode = "ratio"; x.MinBid.Ratio = 0.1; x.MinBid.Floor = 0.2; });
+        var floored = Options(x => { x.MinBid.Mode = MinBidMode.Ratio; x.MinBid.Ratio = 0.1; x.MinBid.Floor = 0.2; });
         Assert.Equal(0.2, Assert.Single(ListingPlanner.Plan(Machine(), Hold(0.40), floored, new ManagementState(), null, Now).Mutations).MinBid);
-        var capped = Options(x => { x.MinBid.Mode = "fixed"; x.MinBid.Fixed = 0.9; });
+        var capped = Options(x => { x.MinBid.Mode = MinBidMode.Fixed; x.MinBid.Fixed = 0.9; });
         Assert.Equal(0.40, Assert.Single(ListingPlanner.Plan(Machine(), Hold(0.40), capped, new ManagementState(), null, Now).Mutations).MinBid);
     }
 
@@ -122,7 +122,7 @@ public sealed class ListingPlannerTests
     [Fact]
     public void The_default_job_is_set_kept_or_removed_as_configured_and_removed_while_the_agent_holds_the_machine_unlisted()
     {
-        var present = Options(x => { x.DefaultJob.Mode = "present"; x.DefaultJob.Image = "vastai/idle:1"; x.DefaultJob.Args = ["-t", "8"]; x.DefaultJob.Price = 0.07; });
+        var present = Options(x => { x.DefaultJob.Mode = DefaultJobMode.Present; x.DefaultJob.Image = "vastai/idle:1"; x.DefaultJob.Args = ["-t", "8"]; x.DefaultJob.Price = 0.07; });
         var set = Assert.Single(ListingPlanner.Plan(Machine(), Hold(0.40), present, new ManagementState(), null, Now).Mutations);
         Assert.Equal(VastEndpoint.CreateBids, set.Endpoint);
         Assert.Equal((48211L, 0.07, "vastai/idle:1"), (set.DefaultJob!.Machine, set.DefaultJob.PriceGpu!.Value, set.DefaultJob.Image!));
@@ -131,7 +131,7 @@ public sealed class ListingPlannerTests
         var withJob = Machine(m => m with { BidImage = "vastai/idle:1", BidImageArgsStr = "-t 8", BidGpuCost = 0.07 });
         Assert.Empty(ListingPlanner.Plan(withJob, Hold(0.40), present, new ManagementState(), null, Now).Mutations);
         Assert.Equal(VastEndpoint.RemoveDefaultJob, Assert.Single(ListingPlanner.Plan(withJob, Hold(0.40), present, new ManagementState { UnlistedByAgentReason = "fault" }, null, Now, Suspended).Mutations).Endpoint);
-        Assert.Equal(VastEndpoint.RemoveDefaultJob, Assert.Single(ListingPlanner.Plan(withJob, Hold(0.40), Options(x => x.DefaultJob.Mode = "absent"), new ManagementState(), null, Now).Mutations).Endpoint);
+        Assert.Equal(VastEndpoint.RemoveDefaultJob, Assert.Single(ListingPlanner.Plan(withJob, Hold(0.40), Options(x => x.DefaultJob.Mode = DefaultJobMode.Absent), new ManagementState(), null, Now).Mutations).Endpoint);
         Assert.Empty(ListingPlanner.Plan(withJob, Hold(0.40), Options(), new ManagementState(), null, Now).Mutations); // unmanaged
     }
 

@@ -89,7 +89,12 @@ public sealed class PlanCommandTests : IAsyncLifetime
         await File.WriteAllTextAsync(bad, """{ "management": { "pricing": { "floor": 2, "ceiling": 1 }, "minBid": { "mode": "sometimes" } } }""");
         (exit, _, stderr) = await AgentProcess.RunToExitAsync(["plan", "--config", bad]);
         Assert.Equal(2, exit);
-        Assert.Contains("management.pricing.floor: must not exceed pricing.ceiling (1)", stderr, StringComparison.Ordinal);
         Assert.Contains("management.minBid.mode: must be off, fixed or ratio (got 'sometimes')", stderr, StringComparison.Ordinal);
+
+        // Values that do not convert come first; the rules across fields once every value reads.
+        await File.WriteAllTextAsync(bad, """{ "management": { "pricing": { "floor": 2, "ceiling": 1 }, "minBid": { "mode": "ratio" } } }""");
+        (exit, _, stderr) = await AgentProcess.RunToExitAsync(["plan", "--config", bad]);
+        Assert.Equal(2, exit);
+        Assert.Contains("management.pricing.floor: must not exceed pricing.ceiling (1)", stderr, StringComparison.Ordinal);
     }
 }

@@ -10,7 +10,7 @@ public sealed class PricingEngineTests
 
     private static PricingOptions Market(Action<PricingOptions>? change = null)
     {
-        var o = new PricingOptions { Strategy = "market", Floor = 0.20, Ceiling = 0.80, MaxChangePerStep = 0.10, MinChange = 0.02, Cooldown = TimeSpan.FromHours(1) };
+        var o = new PricingOptions { Strategy = PricingStrategy.Market, Floor = 0.20, Ceiling = 0.80, MaxChangePerStep = 0.10, MinChange = 0.02, Cooldown = TimeSpan.FromHours(1) };
         change?.Invoke(o);
         return o;
     }
@@ -96,14 +96,14 @@ public sealed class PricingEngineTests
     [Fact]
     public void Fixed_strategy_and_out_of_bounds_prices_go_straight_into_the_bounds()
     {
-        var fixedPrice = Market(o => { o.Strategy = "fixed"; o.FixedPrice = 0.35; });
+        var fixedPrice = Market(o => { o.Strategy = PricingStrategy.Fixed; o.FixedPrice = 0.35; });
         Assert.Equal(0.35, PricingEngine.Decide(Input(null, null), fixedPrice).Price);
         var tooHigh = PricingEngine.Decide(Input(3.00, null), fixedPrice);
         Assert.Equal((PriceAction.Change, "out_of_bounds", 0.35), (tooHigh.Action, tooHigh.Reason, tooHigh.Price));
-        var clamped = PricingEngine.Decide(Input(0.21, null), Market(o => { o.Strategy = "fixed"; o.FixedPrice = 0.05; }));
+        var clamped = PricingEngine.Decide(Input(0.21, null), Market(o => { o.Strategy = PricingStrategy.Fixed; o.FixedPrice = 0.05; }));
         Assert.Equal(0.20, clamped.Target); // the floor
-        Assert.Equal("off", PricingEngine.Decide(Input(5.0, null), Market(o => o.Strategy = "off")).Rule);
-        Assert.Equal(PriceAction.Hold, PricingEngine.Decide(Input(5.0, null), Market(o => o.Strategy = "off")).Action); // off never touches the price
+        Assert.Equal("off", PricingEngine.Decide(Input(5.0, null), Market(o => o.Strategy = PricingStrategy.Off)).Rule);
+        Assert.Equal(PriceAction.Hold, PricingEngine.Decide(Input(5.0, null), Market(o => o.Strategy = PricingStrategy.Off)).Action); // off never touches the price
     }
 
     [Fact]
@@ -111,7 +111,7 @@ public sealed class PricingEngineTests
     {
         var o = Market(p =>
         {
-            p.Strategy = "fixed";
+            p.Strategy = PricingStrategy.Fixed;
             p.FixedPrice = 0.50;
             p.Occupancy.Enabled = true;
             p.Occupancy.IdleAfter = TimeSpan.FromHours(12);
@@ -149,7 +149,7 @@ public sealed class PricingEngineTests
     {
         var o = Market(p =>
         {
-            p.Strategy = "fixed";
+            p.Strategy = PricingStrategy.Fixed;
             p.FixedPrice = 0.40;
             p.NoRaiseWhileRented = false;
             p.Occupancy.Enabled = true;
@@ -173,7 +173,7 @@ public sealed class PricingEngineTests
             from width in Gen.Double[0, 5]
             from maxStep in Gen.Double[0.01, 1]
             from minChange in Gen.Double[0, 0.01]
-            from strategy in Gen.OneOf("fixed", "market")
+            from strategy in Gen.OneOf(PricingStrategy.Fixed, PricingStrategy.Market)
             from fixedPrice in Gen.Double[0, 100]
             from percentile in Gen.Double[1, 99]
             from multiplier in Gen.Double[0.1, 10]
@@ -229,7 +229,7 @@ public sealed class PricingEngineTests
             select (floor, width, maxStep, current, target);
         gen.Sample(t =>
         {
-            var o = new PricingOptions { Strategy = "fixed", FixedPrice = t.target, Floor = t.floor, Ceiling = t.floor + t.width, MaxChangePerStep = t.maxStep, MinChange = 0, Cooldown = TimeSpan.Zero };
+            var o = new PricingOptions { Strategy = PricingStrategy.Fixed, FixedPrice = t.target, Floor = t.floor, Ceiling = t.floor + t.width, MaxChangePerStep = t.maxStep, MinChange = 0, Cooldown = TimeSpan.Zero };
             var current = t.floor + (t.current * t.width);
             var d = PricingEngine.Decide(new PricingInput(current, 8, 0, TimeSpan.Zero, TimeSpan.Zero, null, Now, null), o);
             return d.Action == PriceAction.Hold || Math.Abs(d.Price!.Value - current) <= (current * t.maxStep) + 0.0001;

@@ -3,7 +3,7 @@ using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Time.Testing;
 using VastHostAgent.Gpu;
 using VastHostAgent.Host;
-using VastHostAgent.Hosting;
+using VastHostAgent.Kernel;
 using VastHostAgent.Metrics;
 using VastHostAgent.Tests.Support;
 

@@ -1,7 +1,7 @@
 using System.Text.Json;
 using Microsoft.Extensions.DependencyInjection;
 using VastHostAgent.Cli;
-using VastHostAgent.Hosting;
+using VastHostAgent.Kernel;
 using VastHostAgent.Tests.Support;
 using VastHostAgent.Vast;
 

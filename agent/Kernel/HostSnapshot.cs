@@ -4,7 +4,7 @@ using VastHostAgent.Gpu;
 using VastHostAgent.Host;
 using VastHostAgent.Vast;
 
-namespace VastHostAgent.Hosting;
+namespace VastHostAgent.Kernel;
 
 /// <summary>Health of one sampler ("collector") as of its last run.</summary>
 /// <param name="Name">Bounded collector name: gpu, hwmon, disk, ...</param>

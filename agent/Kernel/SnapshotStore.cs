@@ -1,4 +1,4 @@
-namespace VastHostAgent.Hosting;
+namespace VastHostAgent.Kernel;
 
 /// <summary>Holds the latest <see cref="HostSnapshot"/>. Writers swap in a new value atomically; readers never block.</summary>
 public sealed class SnapshotStore

@@ -1,7 +1,7 @@
 using System.ComponentModel.DataAnnotations;
-using Microsoft.Extensions.Options;
+using System.Text.Json.Serialization;
 
-namespace VastHostAgent.Hosting;
+namespace VastHostAgent.Kernel;
 
 /// <summary>Configuration section <c>agent</c>: the daemon itself.</summary>
 public sealed class AgentOptions
@@ -18,5 +18,7 @@ public sealed class AgentOptions
     public string StateDirectory { get; set; } = "/var/lib/vast-host-agent";
 }
 
-[OptionsValidator]
-internal sealed partial class AgentOptionsValidator : IValidateOptions<AgentOptions>;
+/// <summary>Source-generated metadata of the section: keys, types and validation attributes for the start-up check.</summary>
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase)]
+[JsonSerializable(typeof(AgentOptions))]
+internal sealed partial class AgentOptionsJson : JsonSerializerContext;

@@ -2,7 +2,7 @@ using System.Collections.Concurrent;
 using System.Collections.Immutable;
 using Microsoft.Extensions.Logging;
 
-namespace VastHostAgent.Hosting;
+namespace VastHostAgent.Kernel;
 
 /// <summary>One long-running loop of the agent as its supervisor last saw it.</summary>
 /// <param name="Name">Bounded loop name: a sampler (<c>gpu</c>, <c>hwmon</c>, <c>disk</c>, <c>containers</c>, <c>vast</c>), <c>docker</c>, <c>management</c>, <c>xid</c>, <c>systemd</c>.</param>

@@ -1,6 +1,6 @@
 using System.Reflection;
 
-namespace VastHostAgent.Hosting;
+namespace VastHostAgent.Kernel;
 
 /// <summary>Version and git revision baked in at build time (<c>-p:SourceRevisionId=...</c>).</summary>
 public static class BuildInfo

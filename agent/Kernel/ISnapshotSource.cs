@@ -1,4 +1,4 @@
-namespace VastHostAgent.Hosting;
+namespace VastHostAgent.Kernel;
 
 /// <summary>
 /// A sampler: reads one outside source (NVML, hwmon, disk, ...) and produces its part of the snapshot.

@@ -1,7 +1,7 @@
 using System.ComponentModel.DataAnnotations;
 using System.Globalization;
 
-namespace VastHostAgent.Hosting;
+namespace VastHostAgent.Kernel;
 
 /// <summary>
 /// A <see cref="TimeSpan"/> range check that is safe under NativeAOT (the framework's

@@ -5,7 +5,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 using Microsoft.Extensions.Logging;
 
-namespace VastHostAgent.Hosting;
+namespace VastHostAgent.Kernel;
 
 /// <summary>A state file that could not be used: when it was found, what was wrong, where it was moved.</summary>
 /// <param name="At">When the agent found the file unusable.</param>

@@ -3,7 +3,7 @@ using System.Globalization;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
-namespace VastHostAgent.Hosting;
+namespace VastHostAgent.Kernel;
 
 /// <summary>
 /// Runs every enabled <see cref="ISnapshotSource"/> on its own loop at its own interval, times each run,
