@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using VastHostAgent.Gpu;
 using VastHostAgent.Kernel;
 
 namespace VastHostAgent.Containers;
@@ -62,10 +63,10 @@ internal sealed class ContainerStatsSource(
 
         var gpuProcesses = AttributeGpuProcesses(snapshot, containers);
         LogUnresolved(snapshot, containers);
-        return ValueTask.FromResult(SourceResult.Success(s => s with { ContainerUsage = usage, ContainerGpuProcesses = gpuProcesses }));
+        return ValueTask.FromResult(SourceResult.Success(s => s.WithContainerUsage(usage).WithContainerGpuProcesses(gpuProcesses)));
     }
 
-    public HostSnapshot Clear(HostSnapshot snapshot) => snapshot with { ContainerUsage = null, ContainerGpuProcesses = null };
+    public HostSnapshot Clear(HostSnapshot snapshot) => snapshot.WithContainerUsage(null).WithContainerGpuProcesses(null);
 
     private List<ContainerGpuProcesses> AttributeGpuProcesses(HostSnapshot snapshot, IReadOnlyList<ContainerInfo> containers)
     {

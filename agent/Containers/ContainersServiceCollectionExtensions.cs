@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 using VastHostAgent.Host;
 using VastHostAgent.Kernel;
@@ -22,6 +23,7 @@ public static class ContainersServiceCollectionExtensions
         services.TryAddSingleton<IContainerResourceReader>(sp => sp.GetRequiredService<CgroupReader>());
         services.TryAddSingleton<IProcessContainerResolver>(sp => sp.GetRequiredService<CgroupReader>());
         services.TryAddSingleton<DockerInventoryService>();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, DockerInventoryService>(sp => sp.GetRequiredService<DockerInventoryService>()));
         services.TryAddSingleton<IContainerInventory>(sp => sp.GetRequiredService<DockerInventoryService>());
         services.AddSingleton<IEventCollector>(sp => sp.GetRequiredService<DockerInventoryService>());
         services.AddSingleton<ISnapshotSource, ContainerStatsSource>();

@@ -80,6 +80,11 @@ internal sealed class DockerInventoryService : BackgroundService, IContainerInve
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        if (!_options.Enabled)
+        {
+            return; // docker.enabled is false: no inventory, no container series
+        }
+
         var backoff = BackoffMin;
         while (!stoppingToken.IsCancellationRequested)
         {
@@ -413,7 +418,7 @@ internal sealed class DockerInventoryService : BackgroundService, IContainerInve
         _store.Update(s =>
         {
             var status = new CollectorStatus(CollectorName, now, up ? now : s.Collectors.GetValueOrDefault(CollectorName)?.LastSuccess, _lastResyncDuration, up, problem, staleAfter);
-            return s with { Docker = state, Timestamp = now, Collectors = s.Collectors.SetItem(CollectorName, status) };
+            return s.WithDocker(state) with { Timestamp = now, Collectors = s.Collectors.SetItem(CollectorName, status) };
         });
     }
 

@@ -16,10 +16,10 @@ internal sealed class HwmonSource(IHwmonReader reader, IOptions<HostSensorOption
     public ValueTask<SourceResult> CollectAsync(CancellationToken cancellationToken)
     {
         var readings = reader.Read();
-        return ValueTask.FromResult(SourceResult.Success(s => s with { Sensors = readings }));
+        return ValueTask.FromResult(SourceResult.Success(s => s.WithSensors(readings)));
     }
 
-    public HostSnapshot Clear(HostSnapshot snapshot) => snapshot with { Sensors = null };
+    public HostSnapshot Clear(HostSnapshot snapshot) => snapshot.WithSensors(null);
 }
 
 /// <summary>Publishes space on the filesystem holding Docker's data root.</summary>
@@ -42,8 +42,8 @@ internal sealed class DiskSource(IDiskSpaceReader reader, IOptions<HostSensorOpt
             _loggedFallback = true;
         }
 
-        return ValueTask.FromResult(SourceResult.Success(s => s with { Disk = space }));
+        return ValueTask.FromResult(SourceResult.Success(s => s.WithDisk(space)));
     }
 
-    public HostSnapshot Clear(HostSnapshot snapshot) => snapshot with { Disk = null };
+    public HostSnapshot Clear(HostSnapshot snapshot) => snapshot.WithDisk(null);
 }

@@ -12,9 +12,7 @@ using Microsoft.Extensions.Hosting.Systemd;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Console;
 using VastHostAgent.Containers;
-using VastHostAgent.Management;
 using VastHostAgent.Metrics;
-using VastHostAgent.Vast;
 
 using VastHostAgent.Kernel;
 
@@ -251,18 +249,8 @@ public static partial class AgentRuntime
         builder.Services.Replace(ServiceDescriptor.Singleton<ISystemdNotifier, ReloadAwareSystemdNotifier>());
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(15));
         builder.Services.Configure<ConsoleLifetimeOptions>(o => o.SuppressStatusMessages = true);
-        builder.Services.AddAgent(configuration);
-        builder.Services.AddHostedService(sp => sp.GetRequiredService<SamplingService>());
+        builder.Services.AddAgent(configuration);   // every feature registers its own loops as hosted services
         builder.Services.AddHostedService<SystemdNotifyService>();
-        if (configuration.GetValue(DockerOptions.SectionName + ":enabled", true))
-        {
-            builder.Services.AddHostedService(sp => sp.GetRequiredService<DockerInventoryService>());
-        }
-
-        if (configuration.GetValue(ManagementOptions.SectionName + ":enabled", false) && configuration.GetValue(VastOptions.SectionName + ":enabled", false))
-        {
-            builder.Services.AddHostedService(sp => sp.GetRequiredService<ManagementService>());
-        }
 
         builder.WebHost.ConfigureKestrel(k =>
         {
@@ -273,8 +261,8 @@ public static partial class AgentRuntime
         });
 
         var app = builder.Build();
-        WireExporter(app.Services);
         app.MapAgentEndpoints();
+        app.MapStatusEndpoints();
         return app;
     }
 
@@ -412,9 +400,7 @@ public static partial class AgentRuntime
         var services = new ServiceCollection();
         services.AddLogging(logging => ConfigureLogging(logging, configuration, toStandardError: true));
         services.AddAgent(configuration);
-        var provider = services.BuildServiceProvider();
-        WireExporter(provider);
-        return provider;
+        return services.BuildServiceProvider();
     }
 
     /// <summary>One sample of everything (Docker inventory first: the container stats need it).</summary>
@@ -424,17 +410,10 @@ public static partial class AgentRuntime
         if (services.GetRequiredService<Microsoft.Extensions.Options.IOptions<DockerOptions>>().Value.Enabled)
         {
             var docker = await services.GetRequiredService<IContainerInventory>().LoadOnceAsync(cancellationToken).ConfigureAwait(false);
-            store.Update(s => s with { Docker = docker });
+            store.Update(s => s.WithDocker(docker));
         }
 
         return await services.GetRequiredService<SamplingService>().CollectOnceAsync(cancellationToken).ConfigureAwait(false);
-    }
-
-    /// <summary>Feeds every published snapshot to the exporter.</summary>
-    public static void WireExporter(IServiceProvider services)
-    {
-        var exporter = services.GetRequiredService<SnapshotExporter>();
-        services.GetRequiredService<SnapshotStore>().Published += exporter.Apply;
     }
 
     /// <summary>Validates configuration the way the daemon binds it. Returns the problems (empty when valid).</summary>

@@ -2,6 +2,7 @@ using System.Text.Json.Serialization;
 using VastHostAgent.Containers;
 
 using VastHostAgent.Kernel;
+using VastHostAgent.Gpu;
 
 namespace VastHostAgent.Hosting;
 

@@ -6,6 +6,9 @@ using Microsoft.Extensions.Hosting.Systemd;
 using Microsoft.Extensions.Logging;
 
 using VastHostAgent.Kernel;
+using VastHostAgent.Gpu;
+using VastHostAgent.Vast;
+using VastHostAgent.Containers;
 
 namespace VastHostAgent.Hosting;
 

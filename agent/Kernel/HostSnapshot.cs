@@ -1,8 +1,4 @@
 using System.Collections.Immutable;
-using VastHostAgent.Containers;
-using VastHostAgent.Gpu;
-using VastHostAgent.Host;
-using VastHostAgent.Vast;
 
 namespace VastHostAgent.Kernel;
 
@@ -33,33 +29,20 @@ public sealed record CollectorStatus(
 /// <summary>
 /// Everything the samplers know, as one immutable value. Samplers publish new snapshots; the metrics
 /// endpoint, health endpoint and CLI only read them. A scrape never reaches NVML, Docker or the Vast API.
+/// The kernel knows no feature's data: each feature stores its part by type (<see cref="Part{T}"/>,
+/// <see cref="WithPart{T}"/>) and gives it a name with an extension property (<c>snapshot.Gpu</c>,
+/// <c>snapshot.WithGpu(…)</c> in the GPU feature, and so on).
 /// </summary>
 public sealed record HostSnapshot
 {
     public static readonly HostSnapshot Empty = new();
 
+    private readonly ImmutableDictionary<Type, object> _parts = ImmutableDictionary<Type, object>.Empty;
+
     /// <summary>Increases with every published change.</summary>
     public long Generation { get; init; }
 
     public DateTimeOffset Timestamp { get; init; }
-
-    public GpuSample? Gpu { get; init; }
-
-    public IReadOnlyList<HwmonReading>? Sensors { get; init; }
-
-    public DiskSpace? Disk { get; init; }
-
-    /// <summary>Docker and its containers (event-driven); null while Docker is disabled or not yet reached.</summary>
-    public DockerState? Docker { get; init; }
-
-    /// <summary>Resource use per running container id, from cgroups.</summary>
-    public IReadOnlyDictionary<string, ContainerUsage>? ContainerUsage { get; init; }
-
-    /// <summary>This machine and account as the Vast API reports them; null while the Vast API is off.</summary>
-    public VastState? Vast { get; init; }
-
-    /// <summary>GPU memory and processes per container and GPU (NVML processes mapped through /proc).</summary>
-    public IReadOnlyList<ContainerGpuProcesses>? ContainerGpuProcesses { get; init; }
 
     /// <summary>The long-running loops that have run under supervision, with their failures.</summary>
     public ImmutableDictionary<string, LoopStatus> Loops { get; init; } =
@@ -71,4 +54,17 @@ public sealed record HostSnapshot
 
     public ImmutableDictionary<string, CollectorStatus> Collectors { get; init; } =
         ImmutableDictionary<string, CollectorStatus>.Empty.WithComparers(StringComparer.Ordinal);
+
+    /// <summary>A feature's part of the snapshot (null while it has none), keyed by its type.</summary>
+    public T? Part<T>()
+        where T : class => _parts.TryGetValue(typeof(T), out var value) ? (T)value : null;
+
+    /// <summary>This snapshot with a feature's part replaced (<paramref name="value"/> null removes it).</summary>
+    public HostSnapshot WithPart<T>(T? value)
+        where T : class => this with { Parts = value is null ? _parts.Remove(typeof(T)) : _parts.SetItem(typeof(T), value) };
+
+    private ImmutableDictionary<Type, object> Parts
+    {
+        init => _parts = value;
+    }
 }

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
 
 namespace VastHostAgent.Kernel;
 
@@ -16,6 +17,7 @@ public static class KernelServiceCollectionExtensions
         services.TryAddSingleton<StateFileHealth>();
         services.TryAddSingleton<LoopHealth>();
         services.TryAddSingleton<SamplingService>();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, SamplingService>(sp => sp.GetRequiredService<SamplingService>()));
         return services;
     }
 }

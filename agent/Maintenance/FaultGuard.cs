@@ -1,6 +1,9 @@
 using System.Globalization;
 using System.Text.Json.Serialization;
 using Microsoft.Extensions.Logging;
+using VastHostAgent.Containers;
+using VastHostAgent.Gpu;
+using VastHostAgent.Host;
 using VastHostAgent.Kernel;
 using VastHostAgent.Management;
 

@@ -1,7 +1,7 @@
 using Prometheus;
 using VastHostAgent.Management;
-using VastHostAgent.Metrics;
 using VastHostAgent.Vast;
+using VastHostAgent.Kernel;
 
 namespace VastHostAgent.Maintenance;
 
@@ -14,7 +14,7 @@ public sealed class MaintenanceMetrics
     private static readonly string[] States =
         [WindowState.Planned, WindowState.Clamped, WindowState.Deferred, WindowState.Scheduled, WindowState.Active];
 
-    private readonly SnapshotExporter _exporter;
+    private readonly IAgentMetrics _metrics;
     private readonly ManagementMetrics _management;
     private readonly Gauge _inMaintenance;
     private readonly Gauge _windows;
@@ -25,11 +25,11 @@ public sealed class MaintenanceMetrics
     private readonly Gauge _condition;
     private readonly Counter _trips;
 
-    public MaintenanceMetrics(SnapshotExporter exporter, ManagementMetrics management)
+    public MaintenanceMetrics(IAgentMetrics metrics, ManagementMetrics management)
     {
-        _exporter = exporter;
+        _metrics = metrics;
         _management = management;
-        var f = exporter.Factory;
+        var f = metrics.Factory;
         _inMaintenance = f.CreateGauge("vasthost_maintenance_in_maintenance", "1 while a maintenance window is active (the machine is in maintenance), else 0.");
         _windows = f.CreateGauge("vasthost_maintenance_windows", "Open maintenance windows by state (planned, clamped, deferred, scheduled, active).", ["state"]);
         _nextStart = f.CreateGauge("vasthost_maintenance_next_start_timestamp_seconds", "Start of the next (or current) maintenance window; absent when none is open.");
@@ -71,19 +71,19 @@ public sealed class MaintenanceMetrics
             _nextEnd.Unpublish();
         }
 
-        _exporter.Touch();
+        _metrics.Changed();
     }
 
     public void Deferred()
     {
         _deferrals.Inc();
-        _exporter.Touch();
+        _metrics.Changed();
     }
 
     public void GuardTrip()
     {
         _trips.Inc();
-        _exporter.Touch();
+        _metrics.Changed();
     }
 
     public void Guard(bool tripped, IEnumerable<string> active)
@@ -95,7 +95,7 @@ public sealed class MaintenanceMetrics
             _condition.WithLabels(condition).Set(set.Contains(condition) ? 1 : 0);
         }
 
-        _exporter.Touch();
+        _metrics.Changed();
     }
 
     /// <summary>dnotify, cancel_maint and cleanup count with the listing changes (one mutations family).</summary>

@@ -60,7 +60,7 @@ public static class MaintenanceServiceCollectionExtensions
             {
                 enabled = management.Value.Enabled;
             }
-            catch (OptionsValidationException)
+            catch (Exception ex) when (ex is OptionsValidationException or InvalidOperationException or ArgumentException or FormatException)
             {
                 return ValidateOptionsResult.Success; // the management section reports its own problems
             }

@@ -1,6 +1,6 @@
 using Prometheus;
-using VastHostAgent.Metrics;
 using VastHostAgent.Vast;
+using VastHostAgent.Kernel;
 
 namespace VastHostAgent.Management;
 
@@ -11,7 +11,7 @@ namespace VastHostAgent.Management;
 /// </summary>
 public sealed class ManagementMetrics
 {
-    private readonly SnapshotExporter _exporter;
+    private readonly IAgentMetrics _metrics;
     private readonly Counter _decisions;
     private readonly Counter _mutations;
     private readonly Gauge _desired;
@@ -22,10 +22,10 @@ public sealed class ManagementMetrics
     private readonly Gauge _lastReconcile;
     private readonly Gauge _budget;
 
-    public ManagementMetrics(SnapshotExporter exporter)
+    public ManagementMetrics(IAgentMetrics metrics)
     {
-        _exporter = exporter;
-        var f = exporter.Factory;
+        _metrics = metrics;
+        var f = metrics.Factory;
         _decisions = f.CreateCounter("vasthost_management_decisions_total", "Reconcile decisions by field (gpu price, min bid, end date, listing, …), action (change, keep, hold) and reason.", ["kind", "action", "reason"]);
         _mutations = f.CreateCounter("vasthost_management_mutations_total", "Listing changes by endpoint and result (applied, failed, outcome_unknown, rate_limited, circuit_open, skipped_budget, dry_run).", ["endpoint", "result"]);
         _desired = f.CreateGauge("vasthost_management_desired_gpu_price_dollars_per_hour", "The GPU price the agent wants listed now (after every guard), $/GPU-hour.");
@@ -40,13 +40,13 @@ public sealed class ManagementMetrics
     public void Decision(string kind, string action, string reason)
     {
         _decisions.WithLabels(kind.Replace(' ', '_'), action, reason).Inc();
-        _exporter.Touch();
+        _metrics.Changed();
     }
 
     public void Mutation(VastEndpoint endpoint, string result)
     {
         _mutations.WithLabels(VastEndpointInfo.Of(endpoint).Name, result).Inc();
-        _exporter.Touch();
+        _metrics.Changed();
     }
 
     public void Reconciled(DateTimeOffset at, bool dryRun, PriceDecision price, VastMachine machine, MarketSnapshot? market, int mutationsLastHour, int budget)
@@ -74,6 +74,6 @@ public sealed class ManagementMetrics
         }
 
         _budget.Set(Math.Max(0, budget - mutationsLastHour));
-        _exporter.Touch();
+        _metrics.Changed();
     }
 }

@@ -1,7 +1,9 @@
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using VastHostAgent.Kernel;
+using VastHostAgent.Vast;
 
 namespace VastHostAgent.Management;
 
@@ -10,7 +12,11 @@ namespace VastHostAgent.Management;
 /// account shares the API's per-key limits, so they must not all call at the same second). A 429 or an
 /// open circuit delays the next cycle by at least the back-off; it never repeats work.
 /// </summary>
-internal sealed class ManagementService(Reconciler reconciler, DecisionJournal journal, LoopHealth loops, IOptions<ManagementOptions> options, TimeProvider time, ILogger<ManagementService> logger)
+/// <remarks>
+/// Registered with every service graph (AddManagement registers what the feature needs); with management off it
+/// returns at once, and the reconciler, the maintenance coordinator and their instruments are never created.
+/// </remarks>
+internal sealed class ManagementService(IServiceProvider services, LoopHealth loops, IOptions<ManagementOptions> options, IOptions<VastOptions> vast, TimeProvider time, ILogger<ManagementService> logger)
     : BackgroundService
 {
     /// <summary>The loop's name for supervision, metrics and health.</summary>
@@ -22,6 +28,14 @@ internal sealed class ManagementService(Reconciler reconciler, DecisionJournal j
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var o = options.Value;
+        if (!o.Enabled || !vast.Value.Enabled)
+        {
+            return; // management.enabled (with vast.enabled) is false: the agent only reads
+        }
+
+        var reconciler = services.GetRequiredService<Reconciler>();
+        var journal = services.GetRequiredService<DecisionJournal>();
+
         if (o.DryRun)
         {
             ManagementLog.DryRunMode(logger);

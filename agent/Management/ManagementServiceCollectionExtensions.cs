@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using VastHostAgent.Kernel;
@@ -28,6 +29,7 @@ public static class ManagementServiceCollectionExtensions
         services.TryAddSingleton<MutationPath>();
         services.TryAddSingleton<Reconciler>();
         services.TryAddSingleton<ManagementService>();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, ManagementService>(sp => sp.GetRequiredService<ManagementService>()));
         return services;
     }
 }

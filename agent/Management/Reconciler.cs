@@ -237,10 +237,7 @@ public sealed partial class Reconciler(
     private void Publish(VastMachine machine, long id)
     {
         var at = time.GetUtcNow();
-        snapshots.Update(s => s with
-        {
-            Vast = (s.Vast ?? new VastState()) with { Up = true, Problem = null, IdentificationProblem = null, MachineId = id, Machine = machine, MachineReadAt = at },
-        });
+        snapshots.Update(s => s.WithVast((s.Vast ?? new VastState()) with { Up = true, Problem = null, IdentificationProblem = null, MachineId = id, Machine = machine, MachineReadAt = at }));
     }
 
     /// <summary>Occupancy history for idle/busy pricing.</summary>

@@ -10,7 +10,7 @@ namespace VastHostAgent.Metrics;
 /// and <c>instance_id</c> (the Vast instance id, empty for other containers); the image and selected
 /// Docker labels are on <c>vasthost_container_info</c> only, to keep cardinality bounded.
 /// </summary>
-internal sealed class ContainerSeries
+internal sealed class ContainerSeries : ISnapshotSeries
 {
     private readonly Gauge _dockerUp;
     private readonly TrackedGauge _info;
@@ -35,32 +35,32 @@ internal sealed class ContainerSeries
     private readonly TrackedGauge _gpuProcesses;
     private readonly IReadOnlyList<string> _exportLabels;
 
-    public ContainerSeries(IMetricFactory f, Func<string, string, string[], TrackedGauge> gauge, Func<string, string, string[], TrackedCounter> counter, IReadOnlyList<string> exportLabels)
+    public ContainerSeries(SeriesFactory f, IReadOnlyList<string> exportLabels)
     {
         _exportLabels = exportLabels;
         string[] c = ["container", "instance_id"];
-        _dockerUp = f.CreateGauge("vasthost_docker_up", "1 while the Docker engine answers and its event stream is connected, else 0.");
-        _info = gauge("vasthost_container_info", "Container identity. Always 1.",
+        _dockerUp = f.Factory.CreateGauge("vasthost_docker_up", "1 while the Docker engine answers and its event stream is connected, else 0.");
+        _info = f.Gauge("vasthost_container_info", "Container identity. Always 1.",
             [.. c, "id", "image", .. exportLabels.Select(LabelName)]);
-        _state = gauge("vasthost_container_state", "1 for the container's current Docker state (created, running, paused, restarting, removing, exited, dead).", [.. c, "state"]);
-        _health = gauge("vasthost_container_health_status", "1 for the container's health-check status (starting, healthy, unhealthy); absent without a health check.", [.. c, "status"]);
-        _created = gauge("vasthost_container_created_timestamp_seconds", "Unix time the container was created.", c);
-        _started = gauge("vasthost_container_started_timestamp_seconds", "Unix time the container last started.", c);
-        _restarts = gauge("vasthost_container_restarts", "Restarts Docker made under the container's restart policy.", c);
-        _oomKilled = gauge("vasthost_container_oom_killed", "1 when the container's last run ended by the OOM killer.", c);
-        _exitCode = gauge("vasthost_container_exit_code", "Exit code of the container's last run (containers that are not running).", c);
-        _cpu = counter("vasthost_container_cpu_usage_seconds_total", "CPU time the container used (cgroup).", c);
-        _cpuLimit = gauge("vasthost_container_cpu_limit_cores", "CPU limit of the container in cores (absent when unlimited).", c);
-        _memUsage = gauge("vasthost_container_memory_usage_bytes", "Memory the container uses, page cache included (cgroup).", c);
-        _memWorkingSet = gauge("vasthost_container_memory_working_set_bytes", "Memory usage minus inactive page cache: what the OOM killer weighs.", c);
-        _memLimit = gauge("vasthost_container_memory_limit_bytes", "Memory limit of the container (absent when unlimited).", c);
-        _rx = counter("vasthost_container_network_receive_bytes_total", "Bytes received on the container's interfaces (loopback excluded).", c);
-        _tx = counter("vasthost_container_network_transmit_bytes_total", "Bytes sent on the container's interfaces (loopback excluded).", c);
-        _gpus = gauge("vasthost_container_gpus", "GPUs assigned to the container (resolved to NVML GPUs).", c);
-        _gpuUnresolved = gauge("vasthost_container_gpu_unresolved", "GPU assignments of the container that match no NVML GPU (MIG devices, unknown indices or UUIDs).", c);
-        _assignment = gauge("vasthost_gpu_assignment", "1 per GPU and running container it is assigned to; join on uuid for per-instance GPU views.", ["gpu", "uuid", .. c]);
-        _gpuMemory = gauge("vasthost_container_gpu_memory_used_bytes", "GPU memory used by the container's processes on this GPU.", [.. c, "gpu", "uuid"]);
-        _gpuProcesses = gauge("vasthost_container_gpu_processes", "Compute processes of the container on this GPU.", [.. c, "gpu", "uuid"]);
+        _state = f.Gauge("vasthost_container_state", "1 for the container's current Docker state (created, running, paused, restarting, removing, exited, dead).", [.. c, "state"]);
+        _health = f.Gauge("vasthost_container_health_status", "1 for the container's health-check status (starting, healthy, unhealthy); absent without a health check.", [.. c, "status"]);
+        _created = f.Gauge("vasthost_container_created_timestamp_seconds", "Unix time the container was created.", c);
+        _started = f.Gauge("vasthost_container_started_timestamp_seconds", "Unix time the container last started.", c);
+        _restarts = f.Gauge("vasthost_container_restarts", "Restarts Docker made under the container's restart policy.", c);
+        _oomKilled = f.Gauge("vasthost_container_oom_killed", "1 when the container's last run ended by the OOM killer.", c);
+        _exitCode = f.Gauge("vasthost_container_exit_code", "Exit code of the container's last run (containers that are not running).", c);
+        _cpu = f.Counter("vasthost_container_cpu_usage_seconds_total", "CPU time the container used (cgroup).", c);
+        _cpuLimit = f.Gauge("vasthost_container_cpu_limit_cores", "CPU limit of the container in cores (absent when unlimited).", c);
+        _memUsage = f.Gauge("vasthost_container_memory_usage_bytes", "Memory the container uses, page cache included (cgroup).", c);
+        _memWorkingSet = f.Gauge("vasthost_container_memory_working_set_bytes", "Memory usage minus inactive page cache: what the OOM killer weighs.", c);
+        _memLimit = f.Gauge("vasthost_container_memory_limit_bytes", "Memory limit of the container (absent when unlimited).", c);
+        _rx = f.Counter("vasthost_container_network_receive_bytes_total", "Bytes received on the container's interfaces (loopback excluded).", c);
+        _tx = f.Counter("vasthost_container_network_transmit_bytes_total", "Bytes sent on the container's interfaces (loopback excluded).", c);
+        _gpus = f.Gauge("vasthost_container_gpus", "GPUs assigned to the container (resolved to NVML GPUs).", c);
+        _gpuUnresolved = f.Gauge("vasthost_container_gpu_unresolved", "GPU assignments of the container that match no NVML GPU (MIG devices, unknown indices or UUIDs).", c);
+        _assignment = f.Gauge("vasthost_gpu_assignment", "1 per GPU and running container it is assigned to; join on uuid for per-instance GPU views.", ["gpu", "uuid", .. c]);
+        _gpuMemory = f.Gauge("vasthost_container_gpu_memory_used_bytes", "GPU memory used by the container's processes on this GPU.", [.. c, "gpu", "uuid"]);
+        _gpuProcesses = f.Gauge("vasthost_container_gpu_processes", "Compute processes of the container on this GPU.", [.. c, "gpu", "uuid"]);
     }
 
     public void Apply(HostSnapshot snapshot)

@@ -1,6 +1,6 @@
 using System.Globalization;
-using Prometheus;
 using VastHostAgent.Gpu;
+using VastHostAgent.Kernel;
 
 namespace VastHostAgent.Metrics;
 
@@ -10,7 +10,7 @@ namespace VastHostAgent.Metrics;
 /// <c>metrics.dcgmCompatible</c>: these names break Prometheus naming rules on purpose (upper case,
 /// non-base units, camelCase labels), so promtool's lint reports them.
 /// </summary>
-internal sealed class DcgmCompatibleSeries
+internal sealed class DcgmCompatibleSeries : ISnapshotSeries
 {
     private static readonly string[] Labels = ["gpu", "UUID", "device", "modelName", "Hostname", "pci_bus_id", "DCGM_FI_DRIVER_VERSION"];
 
@@ -35,21 +35,14 @@ internal sealed class DcgmCompatibleSeries
     private readonly TrackedGauge _remapFailure;
     private readonly TrackedGauge _fan;
 
-    public DcgmCompatibleSeries(IMetricFactory f, List<Action> sweeps)
-    {
-        TrackedGauge G(string name, string help)
-        {
-            var g = new TrackedGauge(f, name, help, Labels);
-            sweeps.Add(g.Sweep);
-            return g;
-        }
+    private readonly string _hostname;
 
-        TrackedCounter C(string name, string help)
-        {
-            var c = new TrackedCounter(f, name, help, Labels);
-            sweeps.Add(c.Sweep);
-            return c;
-        }
+    public DcgmCompatibleSeries(SeriesFactory f, string hostname)
+    {
+        _hostname = hostname;
+        TrackedGauge G(string name, string help) => f.Gauge(name, help, Labels);
+
+        TrackedCounter C(string name, string help) => f.Counter(name, help, Labels);
 
         _util = G("DCGM_FI_DEV_GPU_UTIL", "GPU utilization (in %).");
         _memCopyUtil = G("DCGM_FI_DEV_MEM_COPY_UTIL", "Memory utilization (in %).");
@@ -84,7 +77,9 @@ internal sealed class DcgmCompatibleSeries
         "DCGM_FI_DEV_UNCORRECTABLE_REMAPPED_ROWS", "DCGM_FI_DEV_ROW_REMAP_FAILURE", "DCGM_FI_DEV_FAN_SPEED",
     ];
 
-    public void Apply(GpuSample? sample, string hostname)
+    public void Apply(HostSnapshot snapshot) => Apply(snapshot.Gpu, _hostname);
+
+    private void Apply(GpuSample? sample, string hostname)
     {
         if (sample is null)
         {

@@ -2,12 +2,11 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
-using VastHostAgent.Hosting;
 using VastHostAgent.Kernel;
 
 namespace VastHostAgent.Metrics;
 
-/// <summary>HTTP endpoints: <c>/metrics</c>, <c>/healthz</c> and a landing page.</summary>
+/// <summary>HTTP endpoints: <c>/metrics</c> and <c>/healthz</c>.</summary>
 public static class MetricsEndpoints
 {
     public const string ContentType = "text/plain; version=0.0.4; charset=utf-8";
@@ -17,8 +16,6 @@ public static class MetricsEndpoints
     {
         app.MapGet("/metrics", ServeMetricsAsync);
         app.MapGet("/healthz", ServeHealthAsync);
-        app.MapGet("/api/status", ServeStatusAsync);
-        app.MapGet("/", ServeLandingPageAsync);
         return app;
     }
 
@@ -42,28 +39,6 @@ public static class MetricsEndpoints
         return context.Response.WriteAsync(report.Text, context.RequestAborted);
     }
 
-    private static Task ServeStatusAsync(HttpContext context)
-    {
-        var store = context.RequestServices.GetRequiredService<SnapshotStore>();
-        var time = context.RequestServices.GetRequiredService<TimeProvider>();
-        var now = time.GetUtcNow();
-        var report = StatusReport.From(store.Current, "running daemon", now) with { Maintenance = Maintenance.MaintenanceStatus.TryRead(context.RequestServices, now) };
-        context.Response.ContentType = "application/json; charset=utf-8";
-        return System.Text.Json.JsonSerializer.SerializeAsync(context.Response.Body, report, AgentJsonContext.Default.StatusReport, context.RequestAborted);
-    }
-
-    private static Task ServeLandingPageAsync(HttpContext context)
-    {
-        context.Response.ContentType = "text/html; charset=utf-8";
-        return context.Response.WriteAsync(
-            $"""
-            <html><head><title>vast-host-agent</title></head><body>
-            <h1>vast-host-agent {BuildInfo.Display}</h1>
-            <p><a href="/metrics">/metrics</a> (Prometheus) &middot; <a href="/healthz">/healthz</a> &middot; <a href="/api/status">/api/status</a></p>
-            </body></html>
-            """,
-            context.RequestAborted);
-    }
 }
 
 /// <summary>Health of the samplers: healthy while every enabled collector succeeded recently.</summary>

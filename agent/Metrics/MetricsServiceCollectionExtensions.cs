@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using VastHostAgent.Kernel;
 
@@ -13,7 +14,9 @@ public static class MetricsServiceCollectionExtensions
         services.AddOptions<MetricsOptions>().Bind(configuration.GetSection(MetricsOptions.SectionName), o => o.ErrorOnUnknownConfiguration = true);
         services.AddOptionsCheck(configuration, MetricsOptions.SectionName, MetricsOptionsJson.Default.MetricsOptions);
         services.AddSingleton<IValidateOptions<MetricsOptions>, MetricsOptionsValidator>();
-        services.AddSingleton<SnapshotExporter>();
+        services.TryAddSingleton<MetricsRegistry>();
+        services.TryAddSingleton<IAgentMetrics>(sp => sp.GetRequiredService<MetricsRegistry>());
+        services.TryAddSingleton<SnapshotExporter>();
         return services;
     }
 }

@@ -1,11 +1,12 @@
 using System.Globalization;
 using Prometheus;
 using VastHostAgent.Kernel;
+using VastHostAgent.Vast;
 
 namespace VastHostAgent.Metrics;
 
 /// <summary>The machine and account as the Vast API reports them (polled; see docs/metrics.md for the 500farm name mapping).</summary>
-internal sealed class VastSeries
+internal sealed class VastSeries : ISnapshotSeries
 {
     private const double GiB = 1024.0 * 1024 * 1024;
     private static readonly string[] M = ["machine_id"];
@@ -44,41 +45,41 @@ internal sealed class VastSeries
     private readonly TrackedGauge _credit;
     private readonly TimeProvider _time;
 
-    public VastSeries(IMetricFactory f, Func<string, string, string[], TrackedGauge> gauge, TimeProvider time)
+    public VastSeries(SeriesFactory f, TimeProvider time)
     {
         _time = time;
-        _up = f.CreateGauge("vasthost_vast_up", "1 when the last poll of this machine on the Vast API succeeded, else 0.");
-        _identified = f.CreateGauge("vasthost_vast_machine_identified", "1 when this host's Vast machine id is known (configured, or one host-name match), else 0: no listing change is made.");
-        _identificationProblem = gauge("vasthost_vast_machine_identification_problem", "1 for why the machine is not identified: not_found, ambiguous, not_owned.", ["problem"]);
-        _info = gauge("vasthost_vast_machine_info", "The machine as Vast lists it. Always 1.", ["machine_id", "hostname", "gpu_name", "verification", "driver_version"]);
-        _online = gauge("vasthost_vast_machine_online", "1 when Vast sees the machine's daemon online (timeout 0).", M);
-        _listed = gauge("vasthost_vast_machine_listed", "1 when the machine has offers on the market.", M);
-        _verified = gauge("vasthost_vast_machine_verified", "1 when the machine's verification is 'verified'.", M);
-        _reliability = gauge("vasthost_vast_machine_reliability_ratio", "Vast's reliability score (reliability2), 0 to 1.", M);
-        _gpus = gauge("vasthost_vast_machine_gpus", "GPUs of the machine as Vast counts them.", M);
-        _occupancy = gauge("vasthost_vast_machine_gpu_occupancy", "GPUs by occupancy (gpu_occupancy tokens): free, on_demand, interruptible, reserved, other.", ["machine_id", "state"]);
-        _rentals = gauge("vasthost_vast_machine_rentals", "Client contracts by type (on_demand, interruptible) and status (running, stopped).", ["machine_id", "type", "status"]);
-        _clientEnd = gauge("vasthost_vast_machine_client_end_timestamp_seconds", "Latest end date of the machine's active client contracts: stay online until then.", M);
-        _reports = gauge("vasthost_vast_machine_reports", "Renter reports filed against the machine (lifetime).", M);
-        _maintenanceWindows = gauge("vasthost_vast_machine_maintenance_windows", "Maintenance windows scheduled on Vast for the machine.", M);
-        _maintenanceNext = gauge("vasthost_vast_machine_maintenance_next_start_timestamp_seconds", "Start of the next maintenance window scheduled on Vast.", M);
-        _gpuPrice = gauge("vasthost_vast_listing_gpu_price_dollars_per_hour", "Listed on-demand price per GPU-hour.", M);
-        _storagePrice = gauge("vasthost_vast_listing_storage_price_dollars_per_gigabyte_month", "Listed storage price per GB-month.", M);
-        _uploadPrice = gauge("vasthost_vast_listing_upload_price_dollars_per_gigabyte", "Listed upload bandwidth price per GB.", M);
-        _downloadPrice = gauge("vasthost_vast_listing_download_price_dollars_per_gigabyte", "Listed download bandwidth price per GB.", M);
-        _minBid = gauge("vasthost_vast_listing_min_bid_dollars_per_hour", "Minimum bid (interruptible floor) per GPU-hour.", M);
-        _minChunk = gauge("vasthost_vast_listing_min_chunk_gpus", "Smallest rentable group of GPUs.", M);
-        _endDate = gauge("vasthost_vast_listing_end_timestamp_seconds", "When the listing's offers expire.", M);
-        _discount = gauge("vasthost_vast_listing_credit_discount_max_ratio", "Maximum reserved (prepay) discount offered.", M);
-        _volumeSize = gauge("vasthost_vast_listing_volume_size_bytes", "Size of the volume offer.", M);
-        _volumePrice = gauge("vasthost_vast_listing_volume_price_dollars_per_gigabyte_month", "Price of the volume offer per GB-month.", M);
-        _defaultJob = gauge("vasthost_vast_machine_default_job", "1 when a default job is set on the machine.", M);
-        _defaultJobPrice = gauge("vasthost_vast_machine_default_job_price_dollars_per_hour", "Default job bid per GPU-hour.", M);
-        _earnDay = gauge("vasthost_vast_machine_earnings_day_dollars", "Vast's rolling 24-hour earnings of the machine (earn_day).", M);
-        _lastRead = gauge("vasthost_vast_machine_last_read_timestamp_seconds", "When the machine record was last read from the Vast API.", M);
-        _earnings = gauge("vasthost_vast_earnings_dollars", "Earnings per day from machine-earnings: days_ago 0 (today, so far) to 6, by kind (gpu, storage, upload, download).", ["machine_id", "days_ago", "kind"]);
-        _balance = gauge("vasthost_vast_account_balance_dollars", "Account balance.", []);
-        _credit = gauge("vasthost_vast_account_credit_dollars", "Account credit.", []);
+        _up = f.Factory.CreateGauge("vasthost_vast_up", "1 when the last poll of this machine on the Vast API succeeded, else 0.");
+        _identified = f.Factory.CreateGauge("vasthost_vast_machine_identified", "1 when this host's Vast machine id is known (configured, or one host-name match), else 0: no listing change is made.");
+        _identificationProblem = f.Gauge("vasthost_vast_machine_identification_problem", "1 for why the machine is not identified: not_found, ambiguous, not_owned.", ["problem"]);
+        _info = f.Gauge("vasthost_vast_machine_info", "The machine as Vast lists it. Always 1.", ["machine_id", "hostname", "gpu_name", "verification", "driver_version"]);
+        _online = f.Gauge("vasthost_vast_machine_online", "1 when Vast sees the machine's daemon online (timeout 0).", M);
+        _listed = f.Gauge("vasthost_vast_machine_listed", "1 when the machine has offers on the market.", M);
+        _verified = f.Gauge("vasthost_vast_machine_verified", "1 when the machine's verification is 'verified'.", M);
+        _reliability = f.Gauge("vasthost_vast_machine_reliability_ratio", "Vast's reliability score (reliability2), 0 to 1.", M);
+        _gpus = f.Gauge("vasthost_vast_machine_gpus", "GPUs of the machine as Vast counts them.", M);
+        _occupancy = f.Gauge("vasthost_vast_machine_gpu_occupancy", "GPUs by occupancy (gpu_occupancy tokens): free, on_demand, interruptible, reserved, other.", ["machine_id", "state"]);
+        _rentals = f.Gauge("vasthost_vast_machine_rentals", "Client contracts by type (on_demand, interruptible) and status (running, stopped).", ["machine_id", "type", "status"]);
+        _clientEnd = f.Gauge("vasthost_vast_machine_client_end_timestamp_seconds", "Latest end date of the machine's active client contracts: stay online until then.", M);
+        _reports = f.Gauge("vasthost_vast_machine_reports", "Renter reports filed against the machine (lifetime).", M);
+        _maintenanceWindows = f.Gauge("vasthost_vast_machine_maintenance_windows", "Maintenance windows scheduled on Vast for the machine.", M);
+        _maintenanceNext = f.Gauge("vasthost_vast_machine_maintenance_next_start_timestamp_seconds", "Start of the next maintenance window scheduled on Vast.", M);
+        _gpuPrice = f.Gauge("vasthost_vast_listing_gpu_price_dollars_per_hour", "Listed on-demand price per GPU-hour.", M);
+        _storagePrice = f.Gauge("vasthost_vast_listing_storage_price_dollars_per_gigabyte_month", "Listed storage price per GB-month.", M);
+        _uploadPrice = f.Gauge("vasthost_vast_listing_upload_price_dollars_per_gigabyte", "Listed upload bandwidth price per GB.", M);
+        _downloadPrice = f.Gauge("vasthost_vast_listing_download_price_dollars_per_gigabyte", "Listed download bandwidth price per GB.", M);
+        _minBid = f.Gauge("vasthost_vast_listing_min_bid_dollars_per_hour", "Minimum bid (interruptible floor) per GPU-hour.", M);
+        _minChunk = f.Gauge("vasthost_vast_listing_min_chunk_gpus", "Smallest rentable group of GPUs.", M);
+        _endDate = f.Gauge("vasthost_vast_listing_end_timestamp_seconds", "When the listing's offers expire.", M);
+        _discount = f.Gauge("vasthost_vast_listing_credit_discount_max_ratio", "Maximum reserved (prepay) discount offered.", M);
+        _volumeSize = f.Gauge("vasthost_vast_listing_volume_size_bytes", "Size of the volume offer.", M);
+        _volumePrice = f.Gauge("vasthost_vast_listing_volume_price_dollars_per_gigabyte_month", "Price of the volume offer per GB-month.", M);
+        _defaultJob = f.Gauge("vasthost_vast_machine_default_job", "1 when a default job is set on the machine.", M);
+        _defaultJobPrice = f.Gauge("vasthost_vast_machine_default_job_price_dollars_per_hour", "Default job bid per GPU-hour.", M);
+        _earnDay = f.Gauge("vasthost_vast_machine_earnings_day_dollars", "Vast's rolling 24-hour earnings of the machine (earn_day).", M);
+        _lastRead = f.Gauge("vasthost_vast_machine_last_read_timestamp_seconds", "When the machine record was last read from the Vast API.", M);
+        _earnings = f.Gauge("vasthost_vast_earnings_dollars", "Earnings per day from machine-earnings: days_ago 0 (today, so far) to 6, by kind (gpu, storage, upload, download).", ["machine_id", "days_ago", "kind"]);
+        _balance = f.Gauge("vasthost_vast_account_balance_dollars", "Account balance.", []);
+        _credit = f.Gauge("vasthost_vast_account_credit_dollars", "Account credit.", []);
     }
 
     public void Apply(HostSnapshot snapshot)

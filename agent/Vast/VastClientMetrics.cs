@@ -1,5 +1,5 @@
 using Prometheus;
-using VastHostAgent.Metrics;
+using VastHostAgent.Kernel;
 
 namespace VastHostAgent.Vast;
 
@@ -13,13 +13,13 @@ public sealed class VastClientMetrics
     private readonly Histogram _duration;
     private readonly Counter _rateLimited;
     private readonly Gauge _circuit;
-    private readonly SnapshotExporter _exporter;
+    private readonly IAgentMetrics _metrics;
     private int _circuitState;
 
-    public VastClientMetrics(SnapshotExporter exporter)
+    public VastClientMetrics(IAgentMetrics metrics)
     {
-        _exporter = exporter;
-        var f = exporter.Factory;
+        _metrics = metrics;
+        var f = metrics.Factory;
         _requests = f.CreateCounter("vasthost_vast_requests_total", "Vast API requests by endpoint and outcome (2xx, 4xx, 5xx, timeout, transport_error).", ["endpoint", "status_class"]);
         _duration = f.CreateHistogram("vasthost_vast_request_duration_seconds", "Duration of Vast API requests (one attempt, spacing waits excluded).",
             ["endpoint"], new HistogramConfiguration { Buckets = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30] });
@@ -35,19 +35,19 @@ public sealed class VastClientMetrics
     {
         _requests.WithLabels(endpoint.Name, statusClass).Inc();
         _duration.WithLabels(endpoint.Name).Observe(duration.TotalSeconds);
-        _exporter.Touch();
+        _metrics.Changed();
     }
 
     public void RateLimited(VastEndpointInfo endpoint)
     {
         _rateLimited.WithLabels(endpoint.Name).Inc();
-        _exporter.Touch();
+        _metrics.Changed();
     }
 
     public void Circuit(int state)
     {
         Volatile.Write(ref _circuitState, state);
         _circuit.Set(state);
-        _exporter.Touch();
+        _metrics.Changed();
     }
 }

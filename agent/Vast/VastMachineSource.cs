@@ -84,10 +84,10 @@ internal sealed class VastMachineSource(
             _lastProblem = null;
         }
 
-        return SourceResult.Success(s => s with { Vast = state });
+        return SourceResult.Success(s => s.WithVast(state));
     }
 
-    public HostSnapshot Clear(HostSnapshot snapshot) => snapshot with { Vast = null };
+    public HostSnapshot Clear(HostSnapshot snapshot) => snapshot.WithVast(null);
 
     private SourceResult Failed(string problem, VastState state)
     {
@@ -97,7 +97,7 @@ internal sealed class VastMachineSource(
             _lastProblem = problem;
         }
 
-        return SourceResult.Failure(problem, s => s with { Vast = state });
+        return SourceResult.Failure(problem, s => s.WithVast(state));
     }
 
     /// <summary>Earnings (last 7 days), reports and the account, when due; otherwise the last values.</summary>

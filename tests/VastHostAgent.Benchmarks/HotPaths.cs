@@ -5,7 +5,6 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using VastHostAgent.Containers;
 using VastHostAgent.Gpu;
-using VastHostAgent.Hosting;
 using VastHostAgent.Kernel;
 using VastHostAgent.Management;
 using VastHostAgent.Metrics;
@@ -48,7 +47,7 @@ internal static class Rig
 
     /// <summary>The exporter as the daemon builds it with Docker on (container series registered).</summary>
     public static SnapshotExporter Exporter() =>
-        new(Options.Create(new MetricsOptions()), Options.Create(new DockerOptions { Enabled = true }), Options.Create(new VastOptions()), TimeProvider.System);
+        new(new MetricsRegistry(), null, Options.Create(new MetricsOptions()), Options.Create(new DockerOptions { Enabled = true }), Options.Create(new VastOptions()), TimeProvider.System);
 
     /// <summary>A /proc and cgroup v2 tree (systemd driver) for <paramref name="count"/> containers.</summary>
     public static (string ProcRoot, string CgroupRoot, List<(string Id, int Pid)> Containers) CgroupTree(int count)
@@ -132,14 +131,10 @@ internal static class Rig
             usage[id] = new ContainerUsage(id, 1234.5 + i, 4, 536_870_912, 500_000_000, 8UL << 30, 1_000_000, 2_000_000);
         }
 
-        return new HostSnapshot
-        {
-            Generation = 1,
-            Timestamp = now,
-            Gpu = gpus,
-            Docker = new DockerState { Up = true, EngineVersion = "24.0.7", Containers = infos },
-            ContainerUsage = usage,
-        };
+        return (HostSnapshot.Empty with { Generation = 1, Timestamp = now })
+            .WithGpu(gpus)
+            .WithDocker(new DockerState { Up = true, EngineVersion = "24.0.7", Containers = infos })
+            .WithContainerUsage(usage);
     }
 }
 
@@ -232,7 +227,7 @@ public class CgroupParsing
 public class PricingDecision
 {
     private List<VastOffer> _offers = [];
-    private readonly PricingOptions _options = new() { Strategy = "market", Floor = 0.05, Ceiling = 10 };
+    private readonly PricingOptions _options = new() { Strategy = PricingStrategy.Market, Floor = 0.05, Ceiling = 10 };
 
     [Params(10_000)]
     public int Offers { get; set; }
@@ -281,7 +276,7 @@ public static class Figures
             Print("nvml_sample_8_gpus", MedianMicroseconds(() => nvml.Sample(), 2000));
         }
 
-        var pricing = new PricingOptions { Strategy = "market", Floor = 0.05, Ceiling = 10 };
+        var pricing = new PricingOptions { Strategy = PricingStrategy.Market, Floor = 0.05, Ceiling = 10 };
         var offers = Rig.Market(10_000, 48_000, 4242);
         var decision = Decide(offers, pricing);
         Print("pricing_decision_10000_offers", MedianMicroseconds(() => Decide(offers, pricing), 200), $"{decision.Action} {decision.Price:0.000} from {decision.Peers} peers");

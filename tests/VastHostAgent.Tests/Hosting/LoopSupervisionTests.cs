@@ -2,6 +2,7 @@ using System.Net;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Testing;
 using Microsoft.Extensions.Time.Testing;
+using VastHostAgent.Host;
 using VastHostAgent.Kernel;
 using VastHostAgent.Management;
 using VastHostAgent.Metrics;
@@ -19,7 +20,7 @@ public sealed class LoopSupervisionTests
     private sealed class Source(string name, TimeSpan interval) : ISnapshotSource
     {
         public Func<CancellationToken, ValueTask<SourceResult>> Next { get; set; } =
-            _ => ValueTask.FromResult(SourceResult.Success(s => s with { Disk = new VastHostAgent.Host.DiskSpace("/d", "/d", 10, 5, 4) }));
+            _ => ValueTask.FromResult(SourceResult.Success(s => s.WithDisk(new VastHostAgent.Host.DiskSpace("/d", "/d", 10, 5, 4))));
 
         public int Runs;
 
@@ -35,7 +36,7 @@ public sealed class LoopSupervisionTests
             return Next(cancellationToken);
         }
 
-        public HostSnapshot Clear(HostSnapshot snapshot) => snapshot with { Disk = null };
+        public HostSnapshot Clear(HostSnapshot snapshot) => snapshot.WithDisk(null);
     }
 
     [Fact]
@@ -132,7 +133,7 @@ public sealed class LoopSupervisionTests
         Assert.Equal(0, metrics.Value("vasthost_collector_up", ("collector", "disk")));
         Assert.Equal(1, metrics.Value("vasthost_collector_stale", ("collector", "disk")));
 
-        release.SetResult(SourceResult.Success(s => s with { Disk = new VastHostAgent.Host.DiskSpace("/d", "/d", 10, 5, 4) }));
+        release.SetResult(SourceResult.Success(s => s.WithDisk(new VastHostAgent.Host.DiskSpace("/d", "/d", 10, 5, 4))));
         await stuck;
         Assert.False(store.Current.Collectors["disk"].Stale);
         Assert.True(store.Current.Collectors["disk"].Ok);

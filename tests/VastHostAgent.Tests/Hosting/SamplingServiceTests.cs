@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging.Testing;
 using Microsoft.Extensions.Time.Testing;
+using VastHostAgent.Host;
 using VastHostAgent.Kernel;
 using VastHostAgent.Metrics;
 
@@ -26,7 +27,7 @@ public sealed class SamplingServiceTests
             return ValueTask.FromResult(Next());
         }
 
-        public HostSnapshot Clear(HostSnapshot snapshot) => snapshot with { Disk = null };
+        public HostSnapshot Clear(HostSnapshot snapshot) => snapshot.WithDisk(null);
     }
 
     [Fact]
@@ -38,7 +39,7 @@ public sealed class SamplingServiceTests
         var logger = new FakeLogger<SamplingService>();
         var sampling = new SamplingService([source], store, time, logger);
 
-        source.Next = () => SourceResult.Success(s => s with { Disk = new VastHostAgent.Host.DiskSpace("/d", "/d", 10, 5, 4) });
+        source.Next = () => SourceResult.Success(s => s.WithDisk(new VastHostAgent.Host.DiskSpace("/d", "/d", 10, 5, 4)));
         Assert.True((await sampling.RunOnceAsync(source, default)).Ok);
         Assert.NotNull(store.Current.Disk);
 

@@ -28,14 +28,12 @@ public sealed class FaultGuardTests
         EccVolatileUncorrected = up ? eccUncorrected : null,
     };
 
-    private static HostSnapshot Healthy(int gpus = 2) => new()
-    {
-        Gpu = new GpuSample { NvmlUp = true, Gpus = [.. Enumerable.Range(0, gpus).Select(i => Gpu(i))] },
-        Docker = new DockerState { Up = true },
-        Disk = new DiskSpace("/var/lib/docker", "/var/lib/docker", 1_000_000_000_000, 500_000_000_000, 500_000_000_000),
-    };
+    private static HostSnapshot Healthy(int gpus = 2) => HostSnapshot.Empty
+        .WithGpu(new GpuSample { NvmlUp = true, Gpus = [.. Enumerable.Range(0, gpus).Select(i => Gpu(i))] })
+        .WithDocker(new DockerState { Up = true })
+        .WithDisk(new DiskSpace("/var/lib/docker", "/var/lib/docker", 1_000_000_000_000, 500_000_000_000, 500_000_000_000));
 
-    private static HostSnapshot GpuLost(HostSnapshot s) => s with { Gpu = s.Gpu! with { Gpus = [Gpu(0), Gpu(1, up: false)] } };
+    private static HostSnapshot GpuLost(HostSnapshot s) => s.WithGpu(s.Gpu! with { Gpus = [Gpu(0), Gpu(1, up: false)] });
 
     /// <summary>Runs the guard over a timeline of (minute, snapshot) and returns each verdict.</summary>
     private static List<(int Minute, GuardVerdict Verdict)> Run(IEnumerable<(int Minute, HostSnapshot Snapshot)> timeline, FaultGuardOptions? o = null, bool inMaintenance = false)
@@ -99,28 +97,28 @@ public sealed class FaultGuardTests
         var now = T0;
         GuardVerdict Once(HostSnapshot s, FaultGuardOptions? o = null, FaultGuardState? state = null) => FaultGuard.Evaluate(state ?? new FaultGuardState(), s, o ?? Options, now, false);
 
-        Assert.Equal("NVML_ERROR_DRIVER_NOT_LOADED", Once(Healthy() with { Gpu = GpuSample.Unavailable("NVML_ERROR_DRIVER_NOT_LOADED") }).Active[FaultGuard.NvmlUnavailable]);
-        Assert.Empty(Once(Healthy() with { Gpu = GpuSample.Unavailable("x") }, new FaultGuardOptions { Enabled = true, NvmlUnavailable = false }).Active);
-        Assert.Equal("cannot connect", Once(Healthy() with { Docker = new DockerState { Up = false, Problem = "cannot connect" } }).Active[FaultGuard.DockerDown]);
+        Assert.Equal("NVML_ERROR_DRIVER_NOT_LOADED", Once(Healthy().WithGpu(GpuSample.Unavailable("NVML_ERROR_DRIVER_NOT_LOADED"))).Active[FaultGuard.NvmlUnavailable]);
+        Assert.Empty(Once(Healthy().WithGpu(GpuSample.Unavailable("x")), new FaultGuardOptions { Enabled = true, NvmlUnavailable = false }).Active);
+        Assert.Equal("cannot connect", Once(Healthy().WithDocker(new DockerState { Up = false, Problem = "cannot connect" })).Active[FaultGuard.DockerDown]);
         Assert.Empty(Once(GpuLost(Healthy()), new FaultGuardOptions { Enabled = true, GpuLost = false }).Active);
 
-        var xid = Healthy() with { Gpu = Healthy().Gpu! with { Xids = [new XidCount("GPU-0001", 1, 79, 1, now.AddMinutes(-1))] } };
+        var xid = Healthy().WithGpu(Healthy().Gpu! with { Xids = [new XidCount("GPU-0001", 1, 79, 1, now.AddMinutes(-1))] });
         Assert.Equal("XID 79 on GPU 1", Once(xid).Active[FaultGuard.CriticalXid]);
-        var harmless = Healthy() with { Gpu = Healthy().Gpu! with { Xids = [new XidCount("GPU-0001", 1, 13, 40, now.AddMinutes(-1))] } };
+        var harmless = Healthy().WithGpu(Healthy().Gpu! with { Xids = [new XidCount("GPU-0001", 1, 13, 40, now.AddMinutes(-1))] });
         Assert.Empty(Once(harmless).Active);   // XID 13 (application error) is not in criticalXids
-        var old = Healthy() with { Gpu = Healthy().Gpu! with { Xids = [new XidCount("GPU-0001", 1, 79, 1, now.AddHours(-2))] } };
+        var old = Healthy().WithGpu(Healthy().Gpu! with { Xids = [new XidCount("GPU-0001", 1, 79, 1, now.AddHours(-2))] });
         Assert.Empty(Once(old).Active);
 
         // Uncorrectable ECC: a count that rises, not one that is merely non-zero.
-        var seen = Once(Healthy() with { Gpu = new GpuSample { NvmlUp = true, Gpus = [Gpu(0, eccUncorrected: 3)] } }).State;
-        Assert.Empty(Once(Healthy() with { Gpu = new GpuSample { NvmlUp = true, Gpus = [Gpu(0, eccUncorrected: 3)] } }, state: seen).Active);
-        Assert.Contains("GPU-0000", Once(Healthy() with { Gpu = new GpuSample { NvmlUp = true, Gpus = [Gpu(0, eccUncorrected: 4)] } }, state: seen).Active[FaultGuard.EccUncorrectable], StringComparison.Ordinal);
+        var seen = Once(Healthy().WithGpu(new GpuSample { NvmlUp = true, Gpus = [Gpu(0, eccUncorrected: 3)] })).State;
+        Assert.Empty(Once(Healthy().WithGpu(new GpuSample { NvmlUp = true, Gpus = [Gpu(0, eccUncorrected: 3)] }), state: seen).Active);
+        Assert.Contains("GPU-0000", Once(Healthy().WithGpu(new GpuSample { NvmlUp = true, Gpus = [Gpu(0, eccUncorrected: 4)] }), state: seen).Active[FaultGuard.EccUncorrectable], StringComparison.Ordinal);
     }
 
     [Fact]
     public void A_nearly_full_Docker_disk_first_asks_for_a_cleanup_and_counts_as_a_fault_only_if_space_stays_low()
     {
-        var full = Healthy() with { Disk = new DiskSpace("/var/lib/docker", "/var/lib/docker", 1_000_000_000_000, 20_000_000_000, 10_000_000_000) };
+        var full = Healthy().WithDisk(new DiskSpace("/var/lib/docker", "/var/lib/docker", 1_000_000_000_000, 20_000_000_000, 10_000_000_000));
         var first = FaultGuard.Evaluate(new FaultGuardState(), full, Options, T0, false);
         Assert.True(first.RequestCleanup);
         Assert.Empty(first.Active);
@@ -261,7 +259,7 @@ public sealed class FaultGuardTests
     {
         await using var rig = await MaintenanceRig.StartAsync(With(("faultGuard:policy", "defaultJob"), ("management:defaultJob:mode", "unmanaged"), ("management:defaultJob:image", "")));
         await rig.Host.Client.SetDefaultJobAsync(new VastHostAgent.Vast.CreateBidsRequest(rig.MachineId, 0.06, null, null, "host/own-job:5", ["--threads", "4"]), default);
-        await RunMinutesAsync(rig, 0, 20, m => m < 5 ? Healthy() : Healthy() with { Docker = new DockerState { Up = false, Problem = "dockerd not running" } });
+        await RunMinutesAsync(rig, 0, 20, m => m < 5 ? Healthy() : Healthy().WithDocker(new DockerState { Up = false, Problem = "dockerd not running" }));
         Assert.True(rig.Listed);
         Assert.Null(rig.DefaultJob);
         Assert.Contains(rig.Journal(), e => e.Kind == "fault guard" && e.Reason == "remove_default_job" && e.Explanation!.Contains("docker_down: dockerd not running", StringComparison.Ordinal));
@@ -277,7 +275,7 @@ public sealed class FaultGuardTests
     public async Task A_nearly_full_disk_asks_Vast_to_clean_up_first_and_unlists_only_if_space_stays_low()
     {
         await using var rig = await MaintenanceRig.StartAsync(Guarded);
-        var full = Healthy() with { Disk = new DiskSpace("/var/lib/docker", "/var/lib/docker", 1_000_000_000_000, 20_000_000_000, 10_000_000_000) };
+        var full = Healthy().WithDisk(new DiskSpace("/var/lib/docker", "/var/lib/docker", 1_000_000_000_000, 20_000_000_000, 10_000_000_000));
         await RunMinutesAsync(rig, 0, 4, _ => full);
         Assert.Equal(1, rig.Applied(Endpoints.Cleanup));
         Assert.True(rig.Listed);

@@ -51,12 +51,10 @@ public sealed class StateRecoveryTests
         EccVolatileUncorrected = up ? 0 : null,
     };
 
-    private static HostSnapshot Rig(bool gpuLost) => new()
-    {
-        Gpu = new GpuSample { NvmlUp = true, Gpus = [Gpu(0, true), Gpu(1, !gpuLost)] },
-        Docker = new DockerState { Up = true },
-        Disk = new DiskSpace("/var/lib/docker", "/var/lib/docker", 1_000_000_000_000, 500_000_000_000, 500_000_000_000),
-    };
+    private static HostSnapshot Rig(bool gpuLost) => HostSnapshot.Empty
+        .WithGpu(new GpuSample { NvmlUp = true, Gpus = [Gpu(0, true), Gpu(1, !gpuLost)] })
+        .WithDocker(new DockerState { Up = true })
+        .WithDisk(new DiskSpace("/var/lib/docker", "/var/lib/docker", 1_000_000_000_000, 500_000_000_000, 500_000_000_000));
 
     private static async Task<ReconcileReport> At(MaintenanceRig rig, int minute, bool gpuLost)
     {

@@ -30,24 +30,24 @@ public sealed class SnapshotExporterTests
         var store = new SnapshotStore();
         store.Published += exporter.Apply;
 
-        store.Update(s => s with { Gpu = new GpuSample { NvmlUp = true, Gpus = [Gpu(0, 0.5), Gpu(1, 0.7)] } });
+        store.Update(s => s.WithGpu(new GpuSample { NvmlUp = true, Gpus = [Gpu(0, 0.5), Gpu(1, 0.7)] }));
         var both = await Render(exporter);
         Assert.Equal(2, both.Named("vasthost_gpu_utilization_ratio").Count());
         Assert.Equal(2, both.Value("vasthost_gpus"));
 
-        store.Update(s => s with { Gpu = new GpuSample { NvmlUp = true, Gpus = [Gpu(0, 0.25)] } });
+        store.Update(s => s.WithGpu(new GpuSample { NvmlUp = true, Gpus = [Gpu(0, 0.25)] }));
         var one = await Render(exporter);
         Assert.Equal(0.25, Assert.Single(one.Named("vasthost_gpu_utilization_ratio")).Value);
         Assert.Empty(one.Where("vasthost_gpu_info", ("uuid", "GPU-1")));
         Assert.Empty(one.Where("vasthost_gpu_temperature_celsius", ("uuid", "GPU-1")));
 
-        store.Update(s => s with { Gpu = GpuSample.Unavailable("driver gone") });
+        store.Update(s => s.WithGpu(GpuSample.Unavailable("driver gone")));
         var none = await Render(exporter);
         Assert.Equal(0, none.Value("vasthost_nvml_up"));
         Assert.Empty(none.Named("vasthost_gpu_utilization_ratio"));
 
         // gpu.enabled = false: no GPU sample at all, which is not "NVML down" (no alert on a machine without GPUs).
-        store.Update(s => s with { Gpu = null });
+        store.Update(s => s.WithGpu(null));
         var disabled = await Render(exporter);
         Assert.Empty(disabled.Named("vasthost_nvml_up"));
         Assert.Empty(disabled.Named("vasthost_gpus"));
@@ -60,9 +60,9 @@ public sealed class SnapshotExporterTests
         var store = new SnapshotStore();
         store.Published += exporter.Apply;
 
-        store.Update(s => s with { Gpu = new GpuSample { NvmlUp = true, Gpus = [Gpu(0, 0.5, energy: 5000)] } });
+        store.Update(s => s.WithGpu(new GpuSample { NvmlUp = true, Gpus = [Gpu(0, 0.5, energy: 5000)] }));
         Assert.Equal(5000, (await Render(exporter)).Value("vasthost_gpu_energy_consumed_joules_total"));
-        store.Update(s => s with { Gpu = new GpuSample { NvmlUp = true, Gpus = [Gpu(0, 0.5, energy: 12)] } });
+        store.Update(s => s.WithGpu(new GpuSample { NvmlUp = true, Gpus = [Gpu(0, 0.5, energy: 12)] }));
         Assert.Equal(12, (await Render(exporter)).Value("vasthost_gpu_energy_consumed_joules_total"));
     }
 
@@ -71,7 +71,7 @@ public sealed class SnapshotExporterTests
     {
         using var exporter = new SnapshotExporter(Options.Create(new MetricsOptions()), new FakeTimeProvider());
         var lost = Gpu(1, 0.9) with { Up = false, DownReason = "GPU_IS_LOST" };
-        exporter.Apply(new HostSnapshot { Generation = 1, Gpu = new GpuSample { NvmlUp = true, Gpus = [Gpu(0, 0.5), lost] } });
+        exporter.Apply(new HostSnapshot { Generation = 1 }.WithGpu(new GpuSample { NvmlUp = true, Gpus = [Gpu(0, 0.5), lost] }));
         var m = await Render(exporter);
         Assert.Equal(0, m.Value("vasthost_gpu_up", ("uuid", "GPU-1")));
         Assert.Single(m.Where("vasthost_gpu_info", ("uuid", "GPU-1")));
@@ -84,17 +84,17 @@ public sealed class SnapshotExporterTests
     {
         var time = new FakeTimeProvider();
         using var exporter = new SnapshotExporter(Options.Create(new MetricsOptions()), time);
-        exporter.Apply(new HostSnapshot { Generation = 1, Disk = new DiskSpace("/var/lib/docker", "/var/lib/docker", 100, 50, 40) });
+        exporter.Apply(new HostSnapshot { Generation = 1 }.WithDisk(new DiskSpace("/var/lib/docker", "/var/lib/docker", 100, 50, 40)));
         var first = await exporter.RenderAsync(default);
         var again = await exporter.RenderAsync(default);
         Assert.True(first.Span == again.Span, "same generation should reuse the rendering");
 
-        exporter.Apply(new HostSnapshot { Generation = 2, Disk = new DiskSpace("/var/lib/docker", "/var/lib/docker", 100, 30, 20) });
+        exporter.Apply(new HostSnapshot { Generation = 2 }.WithDisk(new DiskSpace("/var/lib/docker", "/var/lib/docker", 100, 30, 20)));
         var next = Exposition.Parse(Encoding.UTF8.GetString((await exporter.RenderAsync(default)).Span));
         Assert.Equal(30, next.Value("vasthost_disk_free_bytes", ("path", "/var/lib/docker")));
 
         // An older generation arriving late never overwrites a newer one.
-        exporter.Apply(new HostSnapshot { Generation = 1, Disk = new DiskSpace("/var/lib/docker", "/var/lib/docker", 100, 99, 99) });
+        exporter.Apply(new HostSnapshot { Generation = 1 }.WithDisk(new DiskSpace("/var/lib/docker", "/var/lib/docker", 100, 99, 99)));
         time.Advance(TimeSpan.FromSeconds(2));
         var still = Exposition.Parse(Encoding.UTF8.GetString((await exporter.RenderAsync(default)).Span));
         Assert.Equal(30, still.Value("vasthost_disk_free_bytes", ("path", "/var/lib/docker")));

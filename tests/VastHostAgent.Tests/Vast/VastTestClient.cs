@@ -116,7 +116,6 @@ public sealed class VastTestClient : IAsyncDisposable
         }
 
         var provider = services.BuildServiceProvider();
-        AgentRuntime.WireExporter(provider);
         Assert.Empty(AgentConfiguration.Validate(configuration, services));
         return new VastTestClient(provider, server, time, collector);
     }
