@@ -71,7 +71,7 @@ internal static partial class MaintCommand
                     return book;
                 }
 
-                var window = new MaintenanceWindow { Id = id, Source = "cli", Start = start, Duration = length, Category = category }
+                var window = new MaintenanceWindow { Id = id, Source = WindowSource.Cli, Start = start, Duration = length, Category = category }
                     .To(WindowState.Planned, now, "scheduled from the command line");
                 return book with { Windows = [.. book.Windows, window] };
             });
@@ -116,7 +116,7 @@ internal static partial class MaintCommand
             {
                 var synced = MaintenanceCoordinator.Sync(book, now, o);
                 found = synced.Windows.FirstOrDefault(w => w.Id == id);
-                return found is { } w && WindowState.IsOpen(w.State) && !w.CancelRequested
+                return found is { } w && w.State.IsOpen && !w.CancelRequested
                     ? synced with { Windows = [.. synced.Windows.Select(x => x.Id == id ? x with { CancelRequested = true } : x)] }
                     : book;
             });
@@ -130,13 +130,13 @@ internal static partial class MaintCommand
         {
             case null:
                 return await Fail($"no window '{id}' (see `vast-host-agent maint list`)").ConfigureAwait(false);
-            case { State: WindowState.Done or WindowState.Cancelled }:
+            case { State.IsOpen: false }:
                 return await Fail($"window '{id}' is already {found.State}").ConfigureAwait(false);
         }
 
         var what = found.ScheduledOnVast ? "cancels it on Vast (cancel_maint) and restores the listing" : "restores the listing";
         await output.WriteLineAsync($"Cancel requested for window {id} ({found.State}): the running agent {what} at its next reconcile.").ConfigureAwait(false);
-        if (found.Source == "config")
+        if (found.Source == WindowSource.Config)
         {
             await output.WriteLineAsync("It comes from the configuration: remove it there as well, or it stays cancelled only until its entry is changed.").ConfigureAwait(false);
         }
@@ -178,11 +178,11 @@ internal static partial class MaintCommand
         rows.AddRange(status.Windows.Select(w => new[]
         {
             w.Id,
-            w.CancelRequested && WindowState.IsOpen(w.State) ? w.State + " (cancelling)" : w.State,
+            w.CancelRequested && w.State.IsOpen ? w.State + " (cancelling)" : w.State.ToString(),
             w.Start.ToString("yyyy-MM-dd HH:mm", inv),
             w.End.ToString("yyyy-MM-dd HH:mm", inv),
             w.Category,
-            w.Source,
+            w.Source.ToString(),
             w.ScheduledOnVast ? "yes" : "no",
             (w.Deferrals > 0 ? string.Create(inv, $"[deferred {w.Deferrals}x from {w.OriginalStart:yyyy-MM-dd HH:mm}Z] ") : "") + (w.Why ?? ""),
         }));
@@ -218,11 +218,11 @@ internal static partial class MaintCommand
     internal static string Summary(MaintenanceStatus status, DateTimeOffset now)
     {
         var inv = CultureInfo.InvariantCulture;
-        var next = status.Windows.Where(w => WindowState.IsOpen(w.State)).OrderBy(w => w.Start).FirstOrDefault();
+        var next = status.Windows.Where(w => w.State.IsOpen).OrderBy(w => w.Start).FirstOrDefault();
         var window = next is null
             ? "Maintenance: no window planned"
             : string.Create(inv, $"Maintenance: {next.Id} {next.State}{(next.CancelRequested ? " (cancelling)" : "")}, {next.Start:yyyy-MM-dd HH:mm}Z to {next.End:yyyy-MM-dd HH:mm}Z ({next.Category}){(next.Why is { } why ? ": " + why : "")}");
-        var more = status.Windows.Count(w => WindowState.IsOpen(w.State)) - (next is null ? 0 : 1);
+        var more = status.Windows.Count(w => w.State.IsOpen) - (next is null ? 0 : 1);
         return window + (more > 0 ? string.Create(inv, $" (+{more} more: maint list)") : "") + "\n" + GuardLine(status.Guard, now) + "\n"
             + string.Concat(status.StateProblems.Select(p => "STATE: " + p + "\n"));
     }

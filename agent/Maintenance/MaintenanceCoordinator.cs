@@ -85,7 +85,7 @@ public sealed class MaintenanceCoordinator(
         if (live)
         {
             var cancelledOnVast = false;
-            foreach (var window in book.Windows.Where(w => WindowState.IsOpen(w.State)).OrderBy(w => w.Start).ToList())
+            foreach (var window in book.Windows.Where(w => w.State.IsOpen).OrderBy(w => w.Start).ToList())
             {
                 var step = await AdvanceAsync(window, machine, now, o, live, cycle, cancellationToken).ConfigureAwait(false);
                 cancelledOnVast |= step.CancelledOnVast;
@@ -112,7 +112,7 @@ public sealed class MaintenanceCoordinator(
                 // cancel_maint removes every window of the machine on Vast: the others are scheduled again.
                 book = windows.Update(b => b with
                 {
-                    Windows = [.. b.Windows.Select(w => w is { State: WindowState.Scheduled, ScheduledOnVast: true, CancelRequested: false } && w.Start > now
+                    Windows = [.. b.Windows.Select(w => w.State == WindowState.Scheduled && w is { ScheduledOnVast: true, CancelRequested: false } && w.Start > now
                         ? Transition(w with { ScheduledOnVast = false }, WindowState.Planned, now, "cancel_maint removed every window on Vast: scheduling this one again", live)
                         : w)],
                 });
@@ -121,14 +121,14 @@ public sealed class MaintenanceCoordinator(
         else if (apply)
         {
             // Dry-run: say once per cycle what the next step of each window would be; nothing moves.
-            foreach (var window in book.Windows.Where(w => WindowState.IsOpen(w.State)).OrderBy(w => w.Start))
+            foreach (var window in book.Windows.Where(w => w.State.IsOpen).OrderBy(w => w.Start))
             {
                 await AdvanceAsync(window, machine, now, o, live, cycle, cancellationToken).ConfigureAwait(false);
             }
         }
 
         var current = book.Current;
-        var inWindow = current is { State: WindowState.Active };
+        var inWindow = current?.State == WindowState.Active;
         var vastWindowNow = machine.MachineMaintenance?.Any(m => m.StartTime is { } s && m.EffectiveEnd is { } e && s <= now.ToUnixTimeSeconds() && now.ToUnixTimeSeconds() < e) == true;
         var suspended = inWindow;
         var unlist = inWindow && o.UnlistDuring ? $"maintenance window {current!.Id}" : null;
@@ -184,12 +184,12 @@ public sealed class MaintenanceCoordinator(
         SavedDefaultJob? restore = null;
         if (!suspended && !removeDefaultJob)
         {
-            var saved = book.Windows.Where(w => !WindowState.IsOpen(w.State)).Select(w => w.SavedDefaultJob).Append(guardState.Tripped ? null : guardState.SavedDefaultJob).Where(j => j is not null).ToList();
+            var saved = book.Windows.Where(w => !w.State.IsOpen).Select(w => w.SavedDefaultJob).Append(guardState.Tripped ? null : guardState.SavedDefaultJob).Where(j => j is not null).ToList();
             restore = saved.FirstOrDefault(j => j!.Image != machine.BidImage);
             if (live && saved.Any(j => j!.Image == machine.BidImage))
             {
                 // Back on the machine (restored, or put back by hand): forget it.
-                book = windows.Update(b => b with { Windows = [.. b.Windows.Select(w => !WindowState.IsOpen(w.State) && w.SavedDefaultJob?.Image == machine.BidImage ? w with { SavedDefaultJob = null } : w)] });
+                book = windows.Update(b => b with { Windows = [.. b.Windows.Select(w => !w.State.IsOpen && w.SavedDefaultJob?.Image == machine.BidImage ? w with { SavedDefaultJob = null } : w)] });
                 if (guardState.SavedDefaultJob?.Image == machine.BidImage)
                 {
                     guardStore.Save(guardState with { SavedDefaultJob = null });
@@ -202,7 +202,7 @@ public sealed class MaintenanceCoordinator(
             managementState.Update(s => s with { UnlistedByAgentReason = null }); // listed again: the agent no longer holds it
         }
 
-        var cap = current is { State: not WindowState.Active } ? current.Start.ToUnixTimeSeconds() : (double?)null;
+        var cap = current is not null && current.State != WindowState.Active ? current.Start.ToUnixTimeSeconds() : (double?)null;
         metrics.Windows(book);
         return new ListingConstraints(cap, suspended, unlist, removeDefaultJob, restore);
     }
@@ -233,9 +233,8 @@ public sealed class MaintenanceCoordinator(
                 w.State == WindowState.Active ? (o.EndHook, "end") : null, called);
         }
 
-        switch (w.State)
+        if (w.State.IsBeforeScheduling)
         {
-            case WindowState.Planned or WindowState.Clamped or WindowState.Deferred:
                 if (now >= w.End)
                 {
                     return new(Transition(w, WindowState.Done, now, "the window passed before it could be scheduled (the agent was not running or in dry-run)", live));
@@ -287,8 +286,10 @@ public sealed class MaintenanceCoordinator(
 
                 return new(Transition(w with { ScheduledOnVast = true }, WindowState.Scheduled, now,
                     conflict is { } c ? $"scheduled on Vast (dnotify); renters until {Stamp(c)} notified (conflictPolicy proceed)" : "scheduled on Vast (dnotify); renters notified", live));
+        }
 
-            case WindowState.Scheduled:
+        if (w.State == WindowState.Scheduled)
+        {
                 if (now < w.Start)
                 {
                     if (!onVast && w.ScheduledOnVast)
@@ -303,18 +304,14 @@ public sealed class MaintenanceCoordinator(
                 var started = Transition(w with { SavedDefaultJob = Saved(machine) }, WindowState.Active, now,
                     o.UnlistDuring ? "window started: in maintenance, default job removed, machine unlisted" : "window started: in maintenance, default job removed", live);
                 return new(started, (o.StartHook, "start"));
-
-            case WindowState.Active:
-                if (now < w.End)
-                {
-                    return new(w);
-                }
-
-                return new(Transition(w, WindowState.Done, now, "window over: listing, end date and default job restored", live), (o.EndHook, "end"));
-
-            default:
-                return new(w);
         }
+
+        if (w.State == WindowState.Active && now >= w.End)
+        {
+            return new(Transition(w, WindowState.Done, now, "window over: listing, end date and default job restored", live), (o.EndHook, "end"));
+        }
+
+        return new(w);
     }
 
     /// <summary>Adds windows from the configuration (one-off, and the next occurrence of each recurring one) and cancels configured ones that were removed before they started.</summary>
@@ -327,14 +324,14 @@ public sealed class MaintenanceCoordinator(
             wanted.Add(w.Id);
             if (!list.Any(x => x.Id == w.Id) && w.Start + w.Duration > now)
             {
-                list.Add(new MaintenanceWindow { Id = w.Id, Source = "config", Start = w.Start.ToUniversalTime(), Duration = w.Duration, Category = w.Category }
+                list.Add(new MaintenanceWindow { Id = w.Id, Source = WindowSource.Config, Start = w.Start.ToUniversalTime(), Duration = w.Duration, Category = w.Category }
                     .To(WindowState.Planned, now, "from the configuration (maintenance.windows)"));
             }
         }
 
         foreach (var r in o.Recurring)
         {
-            if (list.Any(x => x.Source == "recurring" && x.Id.StartsWith(r.Id + "@", StringComparison.Ordinal) && WindowState.IsOpen(x.State)))
+            if (list.Any(x => x.Source == WindowSource.Recurring && x.Id.StartsWith(r.Id + "@", StringComparison.Ordinal) && x.State.IsOpen))
             {
                 wanted.UnionWith(list.Where(x => x.Id.StartsWith(r.Id + "@", StringComparison.Ordinal)).Select(x => x.Id));
                 continue;
@@ -346,7 +343,7 @@ public sealed class MaintenanceCoordinator(
                 wanted.Add(id);
                 if (!list.Any(x => x.Id == id))
                 {
-                    list.Add(new MaintenanceWindow { Id = id, Source = "recurring", Start = start, Duration = r.Duration, Category = r.Category }
+                    list.Add(new MaintenanceWindow { Id = id, Source = WindowSource.Recurring, Start = start, Duration = r.Duration, Category = r.Category }
                         .To(WindowState.Planned, now, $"next occurrence of '{r.Cron}' in {r.TimeZone} (maintenance.recurring)"));
                 }
             }
@@ -355,23 +352,23 @@ public sealed class MaintenanceCoordinator(
         for (var i = 0; i < list.Count; i++)
         {
             var w = list[i];
-            if (w.Source is not ("cli" or "vast") && !wanted.Contains(w.Id) && w.State is WindowState.Planned or WindowState.Clamped or WindowState.Deferred or WindowState.Scheduled && !w.CancelRequested)
+            if (!w.Source.IsOutsideConfiguration && !wanted.Contains(w.Id) && (w.State.IsBeforeScheduling || w.State == WindowState.Scheduled) && !w.CancelRequested)
             {
                 list[i] = w with { CancelRequested = true, Why = "removed from the configuration" };
             }
         }
 
         // Keep the book small: closed windows older than 30 days go.
-        list.RemoveAll(w => !WindowState.IsOpen(w.State) && now - w.End > TimeSpan.FromDays(30) && w.SavedDefaultJob is null);
+        list.RemoveAll(w => !w.State.IsOpen && now - w.End > TimeSpan.FromDays(30) && w.SavedDefaultJob is null);
         return book with { Windows = list };
     }
 
-    private MaintenanceWindow Transition(MaintenanceWindow w, string to, DateTimeOffset now, string why, bool live)
+    private MaintenanceWindow Transition(MaintenanceWindow w, WindowState to, DateTimeOffset now, string why, bool live)
     {
         if (live)
         {
-            MaintenanceLog.WindowTransitioned(logger, w.Id, w.State, to, why);
-            journal.Write([JournalEntries.Entry(now, "maintenance window", to, w.State + "_to_" + to, false, $"{w.Id}: {why}")]);
+            MaintenanceLog.WindowTransitioned(logger, w.Id, w.State.ToString(), to.ToString(), why);
+            journal.Write([JournalEntries.Entry(now, "maintenance window", to.ToString(), $"{w.State}_to_{to}", false, $"{w.Id}: {why}")]);
         }
 
         return w.To(to, now, why);
@@ -406,18 +403,19 @@ public sealed class MaintenanceCoordinator(
 
             var start = DateTimeOffset.FromUnixTimeMilliseconds((long)(s * 1000));
             var duration = TimeSpan.FromSeconds(Math.Round(e - s));
-            string id, source;
+            string id;
+            WindowSource source;
             if (o.Windows.FirstOrDefault(w => (w.Start - start).Duration() <= StartTolerance) is { } configured)
             {
-                (id, source) = (configured.Id, "config");
+                (id, source) = (configured.Id, WindowSource.Config);
             }
             else if (o.Recurring.FirstOrDefault(r => Schedule.Next(r, start - StartTolerance) is { } next && (next - start).Duration() <= StartTolerance) is { } recurring)
             {
-                (id, source) = ($"{recurring.Id}@{Schedule.Next(recurring, start - StartTolerance):yyyyMMddTHHmm}Z", "recurring");
+                (id, source) = ($"{recurring.Id}@{Schedule.Next(recurring, start - StartTolerance):yyyyMMddTHHmm}Z", WindowSource.Recurring);
             }
             else
             {
-                (id, source) = (string.Create(CultureInfo.InvariantCulture, $"vast-{start:yyyyMMddTHHmm}Z"), "vast");
+                (id, source) = (string.Create(CultureInfo.InvariantCulture, $"vast-{start:yyyyMMddTHHmm}Z"), WindowSource.Vast);
             }
 
             if (adopted.Any(w => w.Id == id))

@@ -11,7 +11,7 @@ namespace VastHostAgent.Maintenance;
 /// </summary>
 public sealed class MaintenanceMetrics
 {
-    private static readonly string[] States =
+    private static readonly WindowState[] States =
         [WindowState.Planned, WindowState.Clamped, WindowState.Deferred, WindowState.Scheduled, WindowState.Active];
 
     private readonly IAgentMetrics _metrics;
@@ -40,7 +40,7 @@ public sealed class MaintenanceMetrics
         _trips = f.CreateCounter("vasthost_guard_trips_total", "Times the fault guard tripped (a condition held for faultGuard.holdFor).");
         foreach (var state in States)
         {
-            _windows.WithLabels(state).Set(0);
+            _windows.WithLabels(state.ToString()).Set(0);
         }
 
         _inMaintenance.Set(0);
@@ -53,10 +53,10 @@ public sealed class MaintenanceMetrics
 
     public void Windows(MaintenanceBook book)
     {
-        var open = book.Windows.Where(w => WindowState.IsOpen(w.State)).ToList();
+        var open = book.Windows.Where(w => w.State.IsOpen).ToList();
         foreach (var state in States)
         {
-            _windows.WithLabels(state).Set(open.Count(w => w.State == state));
+            _windows.WithLabels(state.ToString()).Set(open.Count(w => w.State == state));
         }
 
         _inMaintenance.Set(open.Any(w => w.State == WindowState.Active) ? 1 : 0);

@@ -8,8 +8,8 @@ namespace VastHostAgent.Maintenance;
 /// <summary>One window as <c>status</c> and <c>maint list</c> show it.</summary>
 public sealed record WindowStatus(
     string Id,
-    string Source,
-    string State,
+    WindowSource Source,
+    WindowState State,
     DateTimeOffset Start,
     DateTimeOffset End,
     string Category,
@@ -53,7 +53,7 @@ public sealed record MaintenanceStatus(bool ManagementEnabled, IReadOnlyList<Win
         var bookRead = new MaintenanceStore(agent.StateDirectory).Read();
         var book = MaintenanceCoordinator.Sync(bookRead.Value, now, o);
         var windows = book.Windows
-            .Where(w => includeClosed ? WindowState.IsOpen(w.State) || now - w.End < TimeSpan.FromDays(7) : WindowState.IsOpen(w.State))
+            .Where(w => includeClosed ? w.State.IsOpen || now - w.End < TimeSpan.FromDays(7) : w.State.IsOpen)
             .OrderBy(w => w.Start)
             .Select(w => new WindowStatus(w.Id, w.Source, w.State, w.Start, w.End, w.Category, w.OriginalStart, w.Deferrals, w.ScheduledOnVast, w.CancelRequested, w.Why, w.History))
             .ToList();

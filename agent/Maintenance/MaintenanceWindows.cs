@@ -6,45 +6,114 @@ using VastHostAgent.Management;
 
 namespace VastHostAgent.Maintenance;
 
-/// <summary>States of a maintenance window, in order. Every step is persisted before the next.</summary>
-public static class WindowState
+/// <summary>
+/// The state of a maintenance window, in order (every step is persisted before the next). A small value type
+/// rather than a string: only the seven states exist, the state file and output keep the same lower-case words,
+/// and a state file naming another word is unreadable (set aside), never taken as a new state.
+/// </summary>
+[JsonConverter(typeof(WindowStateJsonConverter))]
+public readonly record struct WindowState
 {
+    private readonly string? _name;
+
+    private WindowState(string name) => _name = name;
+
     /// <summary>Known; the offer end date is being clamped so no new contract outlives the start.</summary>
-    public const string Planned = "planned";
+    public static readonly WindowState Planned = new("planned");
 
     /// <summary>The offer end date no longer reaches past the start.</summary>
-    public const string Clamped = "clamped";
+    public static readonly WindowState Clamped = new("clamped");
 
     /// <summary>A contract would still run at the start: moved past its end (policy defer).</summary>
-    public const string Deferred = "deferred";
+    public static readonly WindowState Deferred = new("deferred");
 
     /// <summary>Renters notified on Vast (dnotify).</summary>
-    public const string Scheduled = "scheduled";
+    public static readonly WindowState Scheduled = new("scheduled");
 
     /// <summary>In maintenance: default job removed, machine unlisted (when configured).</summary>
-    public const string Active = "active";
+    public static readonly WindowState Active = new("active");
 
     /// <summary>Over: listing, end date and default job restored.</summary>
-    public const string Done = "done";
+    public static readonly WindowState Done = new("done");
 
     /// <summary>Cancelled (restored, and cancel_maint called when it was scheduled on Vast).</summary>
-    public const string Cancelled = "cancelled";
+    public static readonly WindowState Cancelled = new("cancelled");
 
-    public static readonly IReadOnlySet<string> All = new HashSet<string>(StringComparer.Ordinal) { Planned, Clamped, Deferred, Scheduled, Active, Done, Cancelled };
+    public static readonly IReadOnlyList<WindowState> All = [Planned, Clamped, Deferred, Scheduled, Active, Done, Cancelled];
 
-    public static bool IsOpen(string state) => state is not (Done or Cancelled);
+    /// <summary>Not yet done or cancelled.</summary>
+    public bool IsOpen => this != Done && this != Cancelled;
+
+    /// <summary>Before the window has been scheduled on Vast (the offer is clamped, or the window deferred).</summary>
+    public bool IsBeforeScheduling => this == Planned || this == Clamped || this == Deferred;
+
+    public static bool TryParse(string? name, out WindowState state)
+    {
+        state = All.FirstOrDefault(s => s._name == name);
+        return state._name is not null;
+    }
+
+    public override string ToString() => _name ?? "planned";
+}
+
+/// <summary>Reads and writes a <see cref="WindowState"/> as its word; any other word is invalid JSON for the book.</summary>
+public sealed class WindowStateJsonConverter : JsonConverter<WindowState>
+{
+    public override WindowState Read(ref System.Text.Json.Utf8JsonReader reader, Type typeToConvert, System.Text.Json.JsonSerializerOptions options) =>
+        WindowState.TryParse(reader.GetString(), out var state) ? state : throw new System.Text.Json.JsonException($"unknown window state '{reader.GetString()}'");
+
+    public override void Write(System.Text.Json.Utf8JsonWriter writer, WindowState value, System.Text.Json.JsonSerializerOptions options) => writer.WriteStringValue(value.ToString());
+}
+
+/// <summary>Where a window came from: the configuration, the command line, a recurring entry, or Vast (taken back after its book was unusable).</summary>
+[JsonConverter(typeof(WindowSourceJsonConverter))]
+public readonly record struct WindowSource
+{
+    private readonly string? _name;
+
+    private WindowSource(string name) => _name = name;
+
+    public static readonly WindowSource Config = new("config");
+
+    public static readonly WindowSource Cli = new("cli");
+
+    public static readonly WindowSource Recurring = new("recurring");
+
+    public static readonly WindowSource Vast = new("vast");
+
+    public static readonly IReadOnlyList<WindowSource> All = [Config, Cli, Recurring, Vast];
+
+    /// <summary>Windows the configuration does not own (it never cancels them when they are not in it).</summary>
+    public bool IsOutsideConfiguration => this == Cli || this == Vast;
+
+    public static bool TryParse(string? name, out WindowSource source)
+    {
+        source = All.FirstOrDefault(s => s._name == name);
+        return source._name is not null;
+    }
+
+    public override string ToString() => _name ?? "config";
+}
+
+/// <summary>Reads and writes a <see cref="WindowSource"/> as its word.</summary>
+public sealed class WindowSourceJsonConverter : JsonConverter<WindowSource>
+{
+    public override WindowSource Read(ref System.Text.Json.Utf8JsonReader reader, Type typeToConvert, System.Text.Json.JsonSerializerOptions options) =>
+        WindowSource.TryParse(reader.GetString(), out var source) ? source : throw new System.Text.Json.JsonException($"unknown window source '{reader.GetString()}'");
+
+    public override void Write(System.Text.Json.Utf8JsonWriter writer, WindowSource value, System.Text.Json.JsonSerializerOptions options) => writer.WriteStringValue(value.ToString());
 }
 
 /// <summary>One transition, for `maint list` and the journal.</summary>
-public sealed record WindowTransition(DateTimeOffset At, string From, string To, string Why);
+public sealed record WindowTransition(DateTimeOffset At, WindowState From, WindowState To, string Why);
 
 /// <summary>A maintenance window and where it is in its life.</summary>
 public sealed record MaintenanceWindow
 {
     public required string Id { get; init; }
 
-    /// <summary>config, cli, or recurring.</summary>
-    public required string Source { get; init; }
+    /// <summary>config, cli, recurring, or vast.</summary>
+    public required WindowSource Source { get; init; }
 
     public required DateTimeOffset Start { get; init; }
 
@@ -53,7 +122,7 @@ public sealed record MaintenanceWindow
     public required string Category { get; init; }
 
     [JsonRequired]
-    public string State { get; init; } = WindowState.Planned;
+    public WindowState State { get; init; } = WindowState.Planned;
 
     public DateTimeOffset? OriginalStart { get; init; }
 
@@ -76,7 +145,7 @@ public sealed record MaintenanceWindow
     [JsonIgnore]
     public DateTimeOffset End => Start + Duration;
 
-    public MaintenanceWindow To(string state, DateTimeOffset at, string why) =>
+    public MaintenanceWindow To(WindowState state, DateTimeOffset at, string why) =>
         this with { State = state, Why = why, History = [.. History, new WindowTransition(at, State, state, why)] };
 }
 
@@ -87,7 +156,7 @@ public sealed record MaintenanceBook
     public IReadOnlyList<MaintenanceWindow> Windows { get; init; } = [];
 
     /// <summary>The window that constrains the listing now: the earliest open one.</summary>
-    public MaintenanceWindow? Current => Windows.Where(w => WindowState.IsOpen(w.State)).OrderBy(w => w.Start).FirstOrDefault();
+    public MaintenanceWindow? Current => Windows.Where(w => w.State.IsOpen).OrderBy(w => w.Start).FirstOrDefault();
 }
 
 /// <summary>
@@ -124,7 +193,7 @@ public sealed class MaintenanceStore(string stateDirectory, TimeProvider? time =
                 return $"window id '{w.Id}' is empty or not unique";
             }
 
-            if (w.Duration <= TimeSpan.Zero || !WindowState.All.Contains(w.State) || w.History is null)
+            if (w.Duration <= TimeSpan.Zero || w.History is null)
             {
                 return $"window {w.Id}: duration, state or history is not valid";
             }

@@ -83,7 +83,7 @@ public sealed class MaintenanceProcessTests : IAsyncLifetime
     private static string? WindowState(AgentConfig config, string id)
     {
         // Through the agent's own store: the file is written atomically, so a read never sees half of it.
-        return new MaintenanceStore(Path.Combine(config.WorkDirectory!, "state")).Load().Windows.FirstOrDefault(w => w.Id == id)?.State;
+        return new MaintenanceStore(Path.Combine(config.WorkDirectory!, "state")).Load().Windows.FirstOrDefault(w => w.Id == id)?.State.ToString();
     }
 
     [Fact]

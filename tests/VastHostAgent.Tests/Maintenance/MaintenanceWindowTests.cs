@@ -93,7 +93,7 @@ public sealed class MaintenanceWindowTests
         Assert.Equal(0, rig.Requests(Endpoints.CancelMaint));
         Assert.Equal(1, rig.Applied(Endpoints.RemoveDefjob));
         Assert.True(rig.Applied(Endpoints.Unlist) <= 1);
-        Assert.Equal(["planned", "clamped", "scheduled", "active", "done"], rig.Window("w1").History.Select(h => h.To));
+        Assert.Equal(["planned", "clamped", "scheduled", "active", "done"], rig.Window("w1").History.Select(h => h.To.ToString()));
         Assert.Contains(rig.Journal(), e => e.Kind == "maintenance window" && e.Action == "done" && e.Explanation!.Contains("restored", StringComparison.Ordinal));
     }
 
@@ -130,7 +130,7 @@ public sealed class MaintenanceWindowTests
         var start = rig.Now.AddSeconds(30);
         new MaintenanceStore(rig.StateDirectory).Update(b => b with
         {
-            Windows = [new MaintenanceWindow { Id = "late", Source = "cli", Start = start, Duration = TimeSpan.FromHours(1), Category = "power" }],
+            Windows = [new MaintenanceWindow { Id = "late", Source = WindowSource.Cli, Start = start, Duration = TimeSpan.FromHours(1), Category = "power" }],
         });
         await rig.ReconcileAsync();
         Assert.Equal(WindowState.Scheduled, rig.Window("late").State);
@@ -268,7 +268,7 @@ public sealed class MaintenanceWindowTests
         Assert.Equal(0, w.Deferrals);
     }
 
-    public static TheoryData<string> CancelPoints => new() { WindowState.Planned, WindowState.Clamped, WindowState.Scheduled, WindowState.Active };
+    public static TheoryData<string> CancelPoints => new() { "planned", "clamped", "scheduled", "active" };
 
     [Theory]
     [MemberData(nameof(CancelPoints))]
@@ -277,10 +277,10 @@ public sealed class MaintenanceWindowTests
         await using var rig = await MaintenanceRig.StartAsync(Window());
         var times = new Dictionary<string, DateTimeOffset>
         {
-            [WindowState.Planned] = T0,
-            [WindowState.Clamped] = T0.AddMinutes(5),
-            [WindowState.Scheduled] = Start.AddHours(-2),
-            [WindowState.Active] = Start,
+            ["planned"] = T0,
+            ["clamped"] = T0.AddMinutes(5),
+            ["scheduled"] = Start.AddHours(-2),
+            ["active"] = Start,
         };
         foreach (var (state, time) in times.OrderBy(t => t.Value))
         {
@@ -291,12 +291,12 @@ public sealed class MaintenanceWindowTests
             }
         }
 
-        Assert.Equal(at, rig.Window("w1").State);
+        Assert.Equal(at, rig.Window("w1").State.ToString());
         rig.Cancel("w1");
         await rig.ReconcileAtAsync(rig.Now.AddMinutes(5));
         var w = rig.Window("w1");
         Assert.Equal(WindowState.Cancelled, w.State);
-        var wasOnVast = at is WindowState.Scheduled or WindowState.Active;
+        var wasOnVast = at is "scheduled" or "active";
         Assert.Equal(wasOnVast ? 1 : 0, rig.Requests(Endpoints.CancelMaint));
         Assert.Equal(0, rig.VastWindows);
         Assert.Contains(wasOnVast ? "cancel_maint" : "listing restored", w.Why, StringComparison.Ordinal);
@@ -419,7 +419,7 @@ public sealed class MaintenanceWindowTests
         Assert.Equal(1, rig.Applied(Endpoints.RemoveDefjob));
         Assert.True(rig.Listed);
         Assert.Equal(MaintenanceRig.JobImage, rig.DefaultJob);
-        Assert.Equal(["planned", "clamped", "scheduled", "active", "done"], rig.Window("w1").History.Select(h => h.To));
+        Assert.Equal(["planned", "clamped", "scheduled", "active", "done"], rig.Window("w1").History.Select(h => h.To.ToString()));
     }
 
     [Fact]
@@ -443,8 +443,8 @@ public sealed class MaintenanceWindowTests
         var done = rig.Book.Windows.Where(w => w.State == WindowState.Done).OrderBy(w => w.Start).Select(w => w.Start.ToString("yyyy-MM-ddTHH:mmZ", CultureInfo.InvariantCulture));
         Assert.Equal(["2026-03-22T01:00Z", "2026-03-29T01:00Z", "2026-04-05T00:00Z"], done);
         Assert.Equal(3, rig.Applied(Endpoints.Dnotify));
-        Assert.Equal(WindowState.Clamped, rig.Book.Windows.Single(w => WindowState.IsOpen(w.State)).State);
-        Assert.Equal("sunday@20260412T0000Z", rig.Book.Windows.Single(w => WindowState.IsOpen(w.State)).Id);
+        Assert.Equal(WindowState.Clamped, rig.Book.Windows.Single(w => w.State.IsOpen).State);
+        Assert.Equal("sunday@20260412T0000Z", rig.Book.Windows.Single(w => w.State.IsOpen).Id);
     }
 
     [Fact]

@@ -102,7 +102,7 @@ public sealed class StateRecoveryTests
         Assert.False(rig.Listed);                                                        // the guard unlisted it
         new MaintenanceStore(rig.StateDirectory).Update(b => b with
         {
-            Windows = [new MaintenanceWindow { Id = "swap", Source = "cli", Start = WindowStart, Duration = TimeSpan.FromHours(1), Category = "gpu" }],
+            Windows = [new MaintenanceWindow { Id = "swap", Source = WindowSource.Cli, Start = WindowStart, Duration = TimeSpan.FromHours(1), Category = "gpu" }],
         });
         await At(rig, 20, gpuLost: true);
         Assert.Equal(WindowState.Scheduled, rig.Window("swap").State);
@@ -169,7 +169,7 @@ public sealed class StateRecoveryTests
         await using var rig = await MaintenanceRig.StartAsync(Guarded);
         new MaintenanceStore(rig.StateDirectory).Update(b => b with
         {
-            Windows = [new MaintenanceWindow { Id = "swap", Source = "cli", Start = WindowStart, Duration = TimeSpan.FromHours(1), Category = "gpu" }],
+            Windows = [new MaintenanceWindow { Id = "swap", Source = WindowSource.Cli, Start = WindowStart, Duration = TimeSpan.FromHours(1), Category = "gpu" }],
         });
         await At(rig, 0, gpuLost: false);
         Assert.Equal(WindowState.Scheduled, rig.Window("swap").State);
@@ -182,7 +182,7 @@ public sealed class StateRecoveryTests
         var report = await At(rig, 1, gpuLost: false);
         Assert.Single(report.Recovered);
         var taken = Assert.Single(rig.Book.Windows);
-        Assert.Equal((WindowStart, WindowState.Scheduled, true, "vast"), (taken.Start, taken.State, taken.ScheduledOnVast, taken.Source));
+        Assert.Equal((WindowStart, WindowState.Scheduled, true, WindowSource.Vast), (taken.Start, taken.State, taken.ScheduledOnVast, taken.Source));
         await At(rig, 95, gpuLost: false);
         Assert.Equal(WindowState.Active, rig.Book.Windows.Single().State);
         Assert.Equal(1, rig.Applied(Endpoints.Dnotify));
