@@ -178,6 +178,29 @@ public static class AgentCommandLine
         }
     }
 
+    /// <summary>
+    /// The one-shot service graph of a command that talks to the Vast API (<c>machine</c>, <c>plan</c>, <c>apply</c>):
+    /// null, with the reason on stderr, when the configuration is invalid or the Vast API is off.
+    /// </summary>
+    internal static async Task<ServiceProvider?> VastServicesAsync(string? configPath)
+    {
+        var (configuration, _) = LoadConfiguration(configPath);
+        if (configuration is null)
+        {
+            return null;
+        }
+
+        var services = AgentRuntime.BuildOneShot(configuration);
+        if (services.GetRequiredService<Microsoft.Extensions.Options.IOptions<VastHostAgent.Vast.VastOptions>>().Value.Enabled)
+        {
+            return services;
+        }
+
+        await services.DisposeAsync().ConfigureAwait(false);
+        await Console.Error.WriteLineAsync("error: the Vast API is off: set vast.enabled to true and provide an API key (see packaging/config/agent.example.json)").ConfigureAwait(false);
+        return null;
+    }
+
     private static void PrintConfigurationProblems(IReadOnlyList<string> problems, AgentConfiguration.Source source)
     {
         var from = source.Path is null ? "" : $" ({source.Path})";

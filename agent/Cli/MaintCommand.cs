@@ -64,7 +64,7 @@ internal static partial class MaintCommand
         {
             store.Update(book =>
             {
-                var synced = MaintenanceCoordinator.Sync(book, now, o);
+                var synced = WindowBook.Sync(book, now, o);
                 if (synced.Windows.FirstOrDefault(w => w.Id == id) is { } existing)
                 {
                     clash = $"--id: a window '{id}' already exists ({existing.State}); pick another id";
@@ -114,7 +114,7 @@ internal static partial class MaintCommand
         {
             Store(services).Update(book =>
             {
-                var synced = MaintenanceCoordinator.Sync(book, now, o);
+                var synced = WindowBook.Sync(book, now, o);
                 found = synced.Windows.FirstOrDefault(w => w.Id == id);
                 return found is { } w && w.State.IsOpen && !w.CancelRequested
                     ? synced with { Windows = [.. synced.Windows.Select(x => x.Id == id ? x with { CancelRequested = true } : x)] }

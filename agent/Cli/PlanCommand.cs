@@ -4,7 +4,6 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 using VastHostAgent.Hosting;
 using VastHostAgent.Management;
-using VastHostAgent.Vast;
 
 using VastHostAgent.Kernel;
 
@@ -21,16 +20,9 @@ internal static class PlanCommand
 
     public static async Task<int> RunAsync(string? configPath, bool apply, bool noDryRun, TextWriter output, CancellationToken cancellationToken)
     {
-        var (configuration, _) = AgentCommandLine.LoadConfiguration(configPath);
-        if (configuration is null)
+        await using var services = await AgentCommandLine.VastServicesAsync(configPath).ConfigureAwait(false);
+        if (services is null)
         {
-            return ExitCodes.InvalidConfiguration;
-        }
-
-        await using var services = AgentRuntime.BuildOneShot(configuration);
-        if (!services.GetRequiredService<IOptions<VastOptions>>().Value.Enabled)
-        {
-            await Console.Error.WriteLineAsync("error: the Vast API is off: set vast.enabled to true and provide an API key (see packaging/config/agent.example.json)").ConfigureAwait(false);
             return ExitCodes.InvalidConfiguration;
         }
 

@@ -25,8 +25,8 @@ public static class ContainersServiceCollectionExtensions
         services.TryAddSingleton<DockerInventoryService>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, DockerInventoryService>(sp => sp.GetRequiredService<DockerInventoryService>()));
         services.TryAddSingleton<IContainerInventory>(sp => sp.GetRequiredService<DockerInventoryService>());
-        services.AddSingleton<IEventCollector>(sp => sp.GetRequiredService<DockerInventoryService>());
-        services.AddSingleton<ISnapshotSource, ContainerStatsSource>();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IEventCollector, DockerInventoryService>(sp => sp.GetRequiredService<DockerInventoryService>()));
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<ISnapshotSource, ContainerStatsSource>());
         return services;
     }
 }

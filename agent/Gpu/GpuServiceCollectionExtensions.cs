@@ -13,7 +13,7 @@ public static class GpuServiceCollectionExtensions
         services.AddOptions<GpuOptions>().Bind(configuration.GetSection(GpuOptions.SectionName), o => o.ErrorOnUnknownConfiguration = true);
         services.AddOptionsCheck(configuration, GpuOptions.SectionName, GpuOptionsJson.Default.GpuOptions);
         services.TryAddSingleton<IGpuTelemetry, NvmlGpuTelemetry>();
-        services.AddSingleton<ISnapshotSource, GpuSource>();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<ISnapshotSource, GpuSource>());
         return services;
     }
 }

@@ -15,8 +15,8 @@ public static class HostServiceCollectionExtensions
         services.AddOptionsCheck(configuration, HostSensorOptions.SectionName, HostOptionsJson.Default.HostSensorOptions);
         services.TryAddSingleton<IHwmonReader>(sp => new HwmonReader(sp.GetRequiredService<IOptions<HostSensorOptions>>().Value.SysfsRoot));
         services.TryAddSingleton<IDiskSpaceReader, StatVfsDiskSpaceReader>();
-        services.AddSingleton<ISnapshotSource, HwmonSource>();
-        services.AddSingleton<ISnapshotSource, DiskSource>();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<ISnapshotSource, HwmonSource>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<ISnapshotSource, DiskSource>());
         return services;
     }
 }

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -16,6 +15,7 @@ namespace VastHostAgent.Maintenance;
 /// </summary>
 public sealed class MaintenanceCoordinator(
     MutationPath mutations,
+    MaintenanceHookRunner hooks,
     MaintenanceStore windows,
     FaultGuardStore guardStore,
     ManagementStateStore managementState,
@@ -40,7 +40,7 @@ public sealed class MaintenanceCoordinator(
         var book = windows.Read();
         if (book.Recovery is { } lostBook)
         {
-            var adopted = AdoptFromVast(machine, management, now, maintenanceOptions.Value);
+            var adopted = WindowBook.AdoptFromVast(machine, management, now, maintenanceOptions.Value);
             recovered.Add($"{MaintenanceStore.FileName} ({lostBook.Problem}; set aside as {lostBook.SetAsideAs ?? "-"}): "
                 + $"{adopted.Count} window(s) taken back from Vast ({(adopted.Count == 0 ? "none scheduled there" : string.Join(", ", adopted.Select(w => $"{w.Id} {w.State}")))}); "
                 + "configured windows come back from the configuration; windows scheduled with `maint schedule` that were not yet on Vast are lost: schedule them again");
@@ -80,7 +80,7 @@ public sealed class MaintenanceCoordinator(
         var o = maintenanceOptions.Value;
         var dryRun = cycle.DryRun;
         var live = apply && !dryRun;
-        var book = apply ? windows.Update(b => Sync(b, now, o)) : Sync(windows.Load(), now, o);
+        var book = apply ? windows.Update(b => WindowBook.Sync(b, now, o)) : WindowBook.Sync(windows.Load(), now, o);
 
         if (live)
         {
@@ -103,7 +103,7 @@ public sealed class MaintenanceCoordinator(
 
                 if (step.Hook is { } hook)
                 {
-                    await RunHookAsync(hook.Command, step.Next, hook.When, o.HookTimeout, now, cancellationToken).ConfigureAwait(false);
+                    await hooks.RunAsync(hook.Command, step.Next, hook.When, o.HookTimeout, now, cancellationToken).ConfigureAwait(false);
                 }
             }
 
@@ -314,55 +314,6 @@ public sealed class MaintenanceCoordinator(
         return new(w);
     }
 
-    /// <summary>Adds windows from the configuration (one-off, and the next occurrence of each recurring one) and cancels configured ones that were removed before they started.</summary>
-    internal static MaintenanceBook Sync(MaintenanceBook book, DateTimeOffset now, MaintenanceOptions o)
-    {
-        var list = book.Windows.ToList();
-        var wanted = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var w in o.Windows)
-        {
-            wanted.Add(w.Id);
-            if (!list.Any(x => x.Id == w.Id) && w.Start + w.Duration > now)
-            {
-                list.Add(new MaintenanceWindow { Id = w.Id, Source = WindowSource.Config, Start = w.Start.ToUniversalTime(), Duration = w.Duration, Category = w.Category }
-                    .To(WindowState.Planned, now, "from the configuration (maintenance.windows)"));
-            }
-        }
-
-        foreach (var r in o.Recurring)
-        {
-            if (list.Any(x => x.Source == WindowSource.Recurring && x.Id.StartsWith(r.Id + "@", StringComparison.Ordinal) && x.State.IsOpen))
-            {
-                wanted.UnionWith(list.Where(x => x.Id.StartsWith(r.Id + "@", StringComparison.Ordinal)).Select(x => x.Id));
-                continue;
-            }
-
-            if (Schedule.Next(r, now) is { } start)
-            {
-                var id = $"{r.Id}@{start:yyyyMMddTHHmm}Z";
-                wanted.Add(id);
-                if (!list.Any(x => x.Id == id))
-                {
-                    list.Add(new MaintenanceWindow { Id = id, Source = WindowSource.Recurring, Start = start, Duration = r.Duration, Category = r.Category }
-                        .To(WindowState.Planned, now, $"next occurrence of '{r.Cron}' in {r.TimeZone} (maintenance.recurring)"));
-                }
-            }
-        }
-
-        for (var i = 0; i < list.Count; i++)
-        {
-            var w = list[i];
-            if (!w.Source.IsOutsideConfiguration && !wanted.Contains(w.Id) && (w.State.IsBeforeScheduling || w.State == WindowState.Scheduled) && !w.CancelRequested)
-            {
-                list[i] = w with { CancelRequested = true, Why = "removed from the configuration" };
-            }
-        }
-
-        // Keep the book small: closed windows older than 30 days go.
-        list.RemoveAll(w => !w.State.IsOpen && now - w.End > TimeSpan.FromDays(30) && w.SavedDefaultJob is null);
-        return book with { Windows = list };
-    }
-
     private MaintenanceWindow Transition(MaintenanceWindow w, WindowState to, DateTimeOffset now, string why, bool live)
     {
         if (live)
@@ -384,107 +335,6 @@ public sealed class MaintenanceCoordinator(
         {
             MaintenanceLog.DiskCleanupRequested(logger);
         }
-    }
-
-    /// <summary>
-    /// Windows Vast shows for the machine (current or ahead), taken back after maintenance.json was unusable: a
-    /// configured or recurring window keeps its id; others become <c>vast-&lt;start&gt;</c> windows. Each is scheduled
-    /// on Vast, or active when it has started.
-    /// </summary>
-    internal static List<MaintenanceWindow> AdoptFromVast(VastMachine machine, ManagementState managementNow, DateTimeOffset now, MaintenanceOptions o)
-    {
-        var adopted = new List<MaintenanceWindow>();
-        foreach (var m in machine.MachineMaintenance ?? [])
-        {
-            if (m.StartTime is not { } s || m.EffectiveEnd is not { } e || e <= now.ToUnixTimeSeconds() || e <= s)
-            {
-                continue;
-            }
-
-            var start = DateTimeOffset.FromUnixTimeMilliseconds((long)(s * 1000));
-            var duration = TimeSpan.FromSeconds(Math.Round(e - s));
-            string id;
-            WindowSource source;
-            if (o.Windows.FirstOrDefault(w => (w.Start - start).Duration() <= StartTolerance) is { } configured)
-            {
-                (id, source) = (configured.Id, WindowSource.Config);
-            }
-            else if (o.Recurring.FirstOrDefault(r => Schedule.Next(r, start - StartTolerance) is { } next && (next - start).Duration() <= StartTolerance) is { } recurring)
-            {
-                (id, source) = ($"{recurring.Id}@{Schedule.Next(recurring, start - StartTolerance):yyyyMMddTHHmm}Z", WindowSource.Recurring);
-            }
-            else
-            {
-                (id, source) = (string.Create(CultureInfo.InvariantCulture, $"vast-{start:yyyyMMddTHHmm}Z"), WindowSource.Vast);
-            }
-
-            if (adopted.Any(w => w.Id == id))
-            {
-                continue;
-            }
-
-            var state = now >= start ? WindowState.Active : WindowState.Scheduled;
-            adopted.Add(new MaintenanceWindow
-            {
-                Id = id,
-                Source = source,
-                Start = start,
-                Duration = duration,
-                Category = string.IsNullOrWhiteSpace(m.MaintenanceCategory) ? "other" : m.MaintenanceCategory,
-                ScheduledOnVast = true,
-                ListedBefore = machine.Listed == true || managementNow.UnlistedByAgentReason?.StartsWith("maintenance", StringComparison.Ordinal) == true,
-            }.To(state, now, "taken back from Vast after maintenance.json was unusable"));
-        }
-
-        return adopted;
-    }
-
-    private async Task RunHookAsync(string command, MaintenanceWindow w, string when, TimeSpan timeout, DateTimeOffset now, CancellationToken cancellationToken)
-    {
-        if (string.IsNullOrWhiteSpace(command))
-        {
-            return;
-        }
-
-        var psi = new ProcessStartInfo("/bin/sh") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        psi.ArgumentList.Add("-c");
-        psi.ArgumentList.Add(command);
-        psi.Environment["VASTHOST_WINDOW_ID"] = w.Id;
-        psi.Environment["VASTHOST_WINDOW_EVENT"] = when;
-        psi.Environment["VASTHOST_WINDOW_START"] = w.Start.ToString("o", CultureInfo.InvariantCulture);
-        psi.Environment["VASTHOST_WINDOW_END"] = w.End.ToString("o", CultureInfo.InvariantCulture);
-        psi.Environment["VASTHOST_WINDOW_CATEGORY"] = w.Category;
-        string result;
-        try
-        {
-            using var process = Process.Start(psi)!;
-            var stdout = process.StandardOutput.ReadToEndAsync(CancellationToken.None);
-            var stderr = process.StandardError.ReadToEndAsync(CancellationToken.None);
-            using var timeoutCts = new CancellationTokenSource(timeout, time);
-            using var linked = CancellationTokenSource.CreateLinkedTokenSource(timeoutCts.Token, cancellationToken);
-            try
-            {
-                await process.WaitForExitAsync(linked.Token).ConfigureAwait(false);
-                result = $"exit {process.ExitCode}";
-            }
-            catch (OperationCanceledException)
-            {
-                // Timed out, or the agent is stopping: a hook never outlives either.
-                process.Kill(entireProcessTree: true);
-                result = cancellationToken.IsCancellationRequested ? "killed: the agent is stopping" : $"killed after {timeout.TotalSeconds:0} s";
-            }
-
-            var output = ((await stdout.ConfigureAwait(false)) + (await stderr.ConfigureAwait(false))).Trim();
-            result += output.Length == 0 ? "" : ": " + (output.Length > 2000 ? output[..2000] + "…" : output);
-        }
-        catch (Exception ex) when (ex is System.ComponentModel.Win32Exception or InvalidOperationException)
-        {
-            result = "could not start: " + ex.Message;
-        }
-
-        MaintenanceLog.HookRan(logger, when, w.Id, result);
-        journal.Write([JournalEntries.Entry(now, "maintenance hook", when, "hook", false, $"{w.Id} {when} hook `{command}`: {result}")]);
-        cancellationToken.ThrowIfCancellationRequested();
     }
 
     private static string Stamp(double epoch) => DateTimeOffset.FromUnixTimeSeconds((long)epoch).ToString("yyyy-MM-dd HH:mm'Z'", CultureInfo.InvariantCulture);

@@ -45,6 +45,7 @@ public static class MaintenanceServiceCollectionExtensions
             sp.GetRequiredService<ILoggerFactory>().CreateLogger<FaultGuardStore>(),
             sp.GetRequiredService<StateFileHealth>()));
         services.TryAddSingleton<MaintenanceMetrics>();
+        services.TryAddSingleton<MaintenanceHookRunner>();
         services.TryAddSingleton<MaintenanceCoordinator>();
         services.TryAddSingleton<IListingConstraintSource>(sp => sp.GetRequiredService<MaintenanceCoordinator>());
         return services;

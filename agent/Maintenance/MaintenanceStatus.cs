@@ -51,7 +51,7 @@ public sealed record MaintenanceStatus(bool ManagementEnabled, IReadOnlyList<Win
         var guard = services.GetRequiredService<IOptions<FaultGuardOptions>>().Value;
         var management = services.GetRequiredService<IOptions<ManagementOptions>>().Value;
         var bookRead = new MaintenanceStore(agent.StateDirectory).Read();
-        var book = MaintenanceCoordinator.Sync(bookRead.Value, now, o);
+        var book = WindowBook.Sync(bookRead.Value, now, o);
         var windows = book.Windows
             .Where(w => includeClosed ? w.State.IsOpen || now - w.End < TimeSpan.FromDays(7) : w.State.IsOpen)
             .OrderBy(w => w.Start)

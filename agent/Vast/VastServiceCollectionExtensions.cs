@@ -44,7 +44,7 @@ public static class VastServiceCollectionExtensions
 
         services.TryAddSingleton<IVastClient, VastClient>();
         services.TryAddSingleton<VastMachineLocator>();
-        services.AddSingleton<ISnapshotSource, VastMachineSource>();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<ISnapshotSource, VastMachineSource>());
         return services;
     }
 

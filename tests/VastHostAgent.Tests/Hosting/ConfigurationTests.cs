@@ -65,6 +65,54 @@ public sealed partial class ConfigurationTests
     }
 
     [Fact]
+    public void Every_option_of_every_section_is_in_the_hints_and_an_unknown_key_lists_them_all()
+    {
+        // The hints come from each options type's metadata: an option missing there (or a section whose keys are
+        // hand-kept) fails here, for every section and every nested object or list entry.
+        var services = new ServiceCollection().AddLogging();
+        var empty = new ConfigurationBuilder().Build();
+        services.AddAgent(empty);
+        using var provider = services.BuildServiceProvider();
+        var sections = provider.GetServices<IOptionsSection>().ToList();
+        Assert.Equal(["agent", "docker", "faultGuard", "gpu", "host", "maintenance", "management", "metrics", "vast"], sections.Select(s => s.Name).Order(StringComparer.Ordinal));
+
+        var checkedTypes = 0;
+        foreach (var section in sections)
+        {
+            var pending = new Queue<(string Path, System.Text.Json.Serialization.Metadata.JsonTypeInfo Info)>([(section.Name, section.Schema)]);
+            while (pending.TryDequeue(out var next))
+            {
+                var (path, info) = next;
+                var expected = info.Type.GetProperties(BindingFlags.Public | BindingFlags.Instance).Where(p => p.CanWrite).Select(p => OptionsSchema.Camel(p.Name)).Order(StringComparer.Ordinal).ToList();
+                Assert.Equal(expected, OptionsSchema.Keys(info).Order(StringComparer.Ordinal).ToList());
+                checkedTypes++;
+
+                // What a host sees for a typo at this level.
+                var typo = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { [path.Replace('.', ':') + ":notAnOption"] = "1" }).Build();
+                var problem = Assert.Single(OptionsSchema.Walk(path, typo.GetSection(path.Replace('.', ':')), info));
+                Assert.StartsWith($"{path}.notAnOption: unknown key (known: ", problem, StringComparison.Ordinal);
+                Assert.All(expected, key => Assert.Contains(key, problem, StringComparison.Ordinal));
+
+                foreach (var property in info.Properties)
+                {
+                    var child = info.Options.GetTypeInfo(property.PropertyType);
+                    if (child.Kind == System.Text.Json.Serialization.Metadata.JsonTypeInfoKind.Object)
+                    {
+                        pending.Enqueue(($"{path}.{property.Name}", child));
+                    }
+                    else if (child is { Kind: System.Text.Json.Serialization.Metadata.JsonTypeInfoKind.Enumerable, ElementType: { } element }
+                             && info.Options.GetTypeInfo(element) is { Kind: System.Text.Json.Serialization.Metadata.JsonTypeInfoKind.Object } item)
+                    {
+                        pending.Enqueue(($"{path}.{property.Name}.0", item));
+                    }
+                }
+            }
+        }
+
+        Assert.True(checkedTypes >= 15, $"only {checkedTypes} options types checked");
+    }
+
+    [Fact]
     public async Task A_bad_environment_variable_names_the_key()
     {
         var (exit, _, stderr) = await AgentProcess.RunToExitAsync(
