@@ -22,6 +22,7 @@ public static class ContainersServiceCollectionExtensions
         });
         services.TryAddSingleton<IContainerResourceReader>(sp => sp.GetRequiredService<CgroupReader>());
         services.TryAddSingleton<IProcessContainerResolver>(sp => sp.GetRequiredService<CgroupReader>());
+        services.TryAddSingleton<IDockerEngineFactory, DockerDotNetEngineFactory>();
         services.TryAddSingleton<DockerInventoryService>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, DockerInventoryService>(sp => sp.GetRequiredService<DockerInventoryService>()));
         services.TryAddSingleton<IContainerInventory>(sp => sp.GetRequiredService<DockerInventoryService>());

@@ -37,6 +37,7 @@ internal sealed class DockerInventoryService : BackgroundService, IContainerInve
     private readonly TimeProvider _time;
     private readonly ILogger<DockerInventoryService> _logger;
     private readonly LoopHealth? _loops;
+    private readonly IDockerEngineFactory _engines;
 
     /// <summary>The loop's name for supervision, metrics and health.</summary>
     public const string LoopName = "docker";
@@ -48,9 +49,10 @@ internal sealed class DockerInventoryService : BackgroundService, IContainerInve
     private string? _lastProblem;
     private bool _wasUp;
 
-    public DockerInventoryService(IOptions<DockerOptions> options, SnapshotStore store, TimeProvider time, ILogger<DockerInventoryService> logger, LoopHealth? loops = null)
+    public DockerInventoryService(IOptions<DockerOptions> options, SnapshotStore store, TimeProvider time, ILogger<DockerInventoryService> logger, LoopHealth? loops = null, IDockerEngineFactory? engines = null)
     {
         _loops = loops;
+        _engines = engines ?? new DockerDotNetEngineFactory();
         _options = options.Value;
         _store = store;
         _time = time;
@@ -66,9 +68,8 @@ internal sealed class DockerInventoryService : BackgroundService, IContainerInve
     {
         try
         {
-            using var client = CreateClient();
-            var version = await client.System.GetVersionAsync(cancellationToken).ConfigureAwait(false);
-            _engineVersion = version.Version;
+            using var client = _engines.Connect(_endpoint);
+            _engineVersion = await client.VersionAsync(cancellationToken).ConfigureAwait(false);
             await ResyncAsync(client, cancellationToken).ConfigureAwait(false);
             return State(up: true, problem: null);
         }
@@ -132,10 +133,9 @@ internal sealed class DockerInventoryService : BackgroundService, IContainerInve
 
     private async Task RunConnectedAsync(Action connected, CancellationToken stoppingToken)
     {
-        using var client = CreateClient();
+        using var client = _engines.Connect(_endpoint);
         using var versionTimeout = Timeout(stoppingToken);
-        var version = await client.System.GetVersionAsync(versionTimeout.Token).ConfigureAwait(false);
-        _engineVersion = version.Version;
+        _engineVersion = await client.VersionAsync(versionTimeout.Token).ConfigureAwait(false);
 
         // Subscribe before listing, so no change between the list and the stream is missed.
         var events = Channel.CreateUnbounded<Message>(new UnboundedChannelOptions { SingleReader = true });
@@ -145,7 +145,7 @@ internal sealed class DockerInventoryService : BackgroundService, IContainerInve
             Since = _lastEventSince ?? UnixSeconds(_time.GetUtcNow()),
             Filters = new Dictionary<string, IDictionary<string, bool>> { ["type"] = new Dictionary<string, bool> { ["container"] = true } },
         };
-        var stream = client.System.MonitorEventsAsync(parameters, new ChannelProgress(events.Writer), streamStop.Token);
+        var stream = client.MonitorEventsAsync(parameters, new ChannelProgress(events.Writer), streamStop.Token);
 
         try
         {
@@ -212,7 +212,7 @@ internal sealed class DockerInventoryService : BackgroundService, IContainerInve
     }
 
     /// <summary>Applies one event. Returns true when the inventory changed.</summary>
-    private async Task<bool> HandleAsync(DockerClient client, Message message, CancellationToken cancellationToken)
+    private async Task<bool> HandleAsync(IDockerEngine client, Message message, CancellationToken cancellationToken)
     {
         if (message.TimeNano is { } nanos and > 0)
         {
@@ -268,7 +268,7 @@ internal sealed class DockerInventoryService : BackgroundService, IContainerInve
         }
     }
 
-    private async Task ResyncAsync(DockerClient client, CancellationToken cancellationToken)
+    private async Task ResyncAsync(IDockerEngine client, CancellationToken cancellationToken)
     {
         var started = _time.GetTimestamp();
         try
@@ -282,10 +282,10 @@ internal sealed class DockerInventoryService : BackgroundService, IContainerInve
         }
     }
 
-    private async Task ResyncCoreAsync(DockerClient client, CancellationToken cancellationToken)
+    private async Task ResyncCoreAsync(IDockerEngine client, CancellationToken cancellationToken)
     {
         using var timeout = Timeout(cancellationToken);
-        var listed = await client.Containers.ListContainersAsync(new ContainersListParameters { All = true }, timeout.Token).ConfigureAwait(false);
+        var listed = await client.ListContainersAsync(timeout.Token).ConfigureAwait(false);
         var seen = new HashSet<string>(StringComparer.Ordinal);
         foreach (var summary in listed)
         {
@@ -310,18 +310,11 @@ internal sealed class DockerInventoryService : BackgroundService, IContainerInve
 
     }
 
-    private async Task<ContainerInfo?> InspectAsync(DockerClient client, string id, CancellationToken cancellationToken)
+    private async Task<ContainerInfo?> InspectAsync(IDockerEngine client, string id, CancellationToken cancellationToken)
     {
-        try
-        {
-            using var timeout = Timeout(cancellationToken);
-            var inspect = await client.Containers.InspectContainerAsync(id, timeout.Token).ConfigureAwait(false);
-                return ToInfo(inspect, _options.ExportLabels);
-        }
-        catch (DockerContainerNotFoundException)
-        {
-            return null; // removed between the event and the inspect
-        }
+        using var timeout = Timeout(cancellationToken);
+        var inspect = await client.InspectAsync(id, timeout.Token).ConfigureAwait(false);
+        return inspect is null ? null : ToInfo(inspect, _options.ExportLabels); // null: removed between the event and the inspect
     }
 
     internal static ContainerInfo ToInfo(ContainerInspectResponse inspect, IReadOnlyList<string> exportLabels)
@@ -421,8 +414,6 @@ internal sealed class DockerInventoryService : BackgroundService, IContainerInve
             return s.WithDocker(state) with { Timestamp = now, Collectors = s.Collectors.SetItem(CollectorName, status) };
         });
     }
-
-    private DockerClient CreateClient() => new DockerClientBuilder().WithEndpoint(_endpoint).Build();
 
     /// <summary>A call's timeout on the TimeProvider, linked to <paramref name="cancellationToken"/>.</summary>
     private CallTimeoutScope Timeout(CancellationToken cancellationToken) => new(CallTimeout, _time, cancellationToken);
