@@ -180,14 +180,26 @@ public static class AgentConfiguration
     private static IEnumerable<string> CrossSectionProblems(IConfiguration configuration)
     {
         // Listing management works only through the Vast API: without it the daemon would start and manage nothing, silently.
-        if (IsTrue(configuration["management:enabled"]) && !IsTrue(configuration["vast:enabled"]))
+        if (Read(() => configuration.GetSection(Management.ManagementOptions.SectionName).Get<Management.ManagementOptions>())?.Enabled == true
+            && Read(() => configuration.GetSection(Vast.VastOptions.SectionName).Get<Vast.VastOptions>())?.Enabled != true)
         {
             yield return "management.enabled: needs vast.enabled=true (listing management works through the Vast API); set vast.enabled to true with an API key, or management.enabled to false";
         }
     }
 
-    /// <summary>A value the binder would read as true (an invalid one is reported by its section's check).</summary>
-    private static bool IsTrue(string? value) => bool.TryParse(value, out var b) && b;
+    /// <summary>A section bound to its options type; null when it does not bind (its own check reports why).</summary>
+    private static T? Read<T>(Func<T?> bind)
+        where T : class
+    {
+        try
+        {
+            return bind();
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or FormatException or ArgumentException or OverflowException)
+        {
+            return null;
+        }
+    }
 
     private static string DescribeLoadFailure(string? path, Exception ex)
     {

@@ -331,11 +331,12 @@ public static partial class AgentRuntime
         }
     }
 
+    // Read through the options types (the configuration was validated before): no raw keys in the composition root.
     private static string StateDirectoryOf(IConfiguration configuration) =>
-        configuration[AgentOptions.SectionName + ":stateDirectory"] is { Length: > 0 } directory ? directory : new AgentOptions().StateDirectory;
+        (configuration.GetSection(AgentOptions.SectionName).Get<AgentOptions>() ?? new AgentOptions()).StateDirectory;
 
     private static IPEndPoint ListenEndpoint(IConfiguration configuration) =>
-        IPEndPoint.Parse(configuration[MetricsOptions.SectionName + ":listenAddress"] ?? new MetricsOptions().ListenAddress);
+        (configuration.GetSection(MetricsOptions.SectionName).Get<MetricsOptions>() ?? new MetricsOptions()).ParseListenAddress();
 
     /// <summary>
     /// Binds (and closes) a socket the way Kestrel will, so that a busy port or an address this host does not
