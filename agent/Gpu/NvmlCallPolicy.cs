@@ -49,7 +49,7 @@ internal sealed class NvmlCallPolicy(ILogger logger)
                     d.Down = rc;
                     if (d.LoggedDown != rc)
                     {
-                        GpuLog.GpuDown(logger, d.Identity.Index, d.Identity.Uuid, NvmlCodes.Name(rc), function);
+                        GpuLog.GpuDown(logger, d.Index, d.Uuid, NvmlCodes.Name(rc), function); // the identity may not be read yet
                         d.LoggedDown = rc;
                     }
                 }

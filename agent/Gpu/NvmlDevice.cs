@@ -3,9 +3,15 @@ using static VastHostAgent.Interop.Nvml;
 namespace VastHostAgent.Gpu;
 
 /// <summary>What the session knows about one opened GPU, from one NVML initialisation to the next.</summary>
-internal sealed class NvmlDevice(nint handle)
+internal sealed class NvmlDevice(nint handle, int index, string uuid)
 {
     public nint Handle { get; } = handle;
+
+    /// <summary>The NVML index it was opened by (known before the identity reads).</summary>
+    public int Index { get; } = index;
+
+    /// <summary>Its UUID (read first: the identity reads may already find the GPU lost).</summary>
+    public string Uuid { get; } = uuid;
 
     /// <summary>Set once the identity reads are done (null while they run).</summary>
     public GpuIdentity Identity { get; set; } = null!;

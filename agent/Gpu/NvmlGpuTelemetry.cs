@@ -225,7 +225,6 @@ internal sealed unsafe class NvmlGpuTelemetry : IGpuTelemetry, IDisposable
                 continue;
             }
 
-            var device = new NvmlDevice(handle);
             var uuidRc = nvmlDeviceGetUUID(handle, uuidBuffer, DeviceUuidBufferSize);
             var uuid = uuidRc == Return.Success ? DecodeString(new ReadOnlySpan<byte>(uuidBuffer, DeviceUuidBufferSize)) : null;
             if (uuidRc != Return.Success)
@@ -240,6 +239,7 @@ internal sealed unsafe class NvmlGpuTelemetry : IGpuTelemetry, IDisposable
                 continue;
             }
 
+            var device = new NvmlDevice(handle, (int)i, uuid);
             var identity = new DeviceIdentityParts((int)i);
             NvmlReads.Run(NvmlReads.Identity, _policy, _exports, device, ref identity);
             device.Identity = identity.ToIdentity(uuid);

@@ -189,7 +189,7 @@ public sealed unsafe partial class NvmlReadTableTests
     private static List<NvmlErrorCount> RunAlone(object read, NvmlExports exports, nint handle)
     {
         var policy = new NvmlCallPolicy(NullLogger.Instance);
-        var device = new NvmlDevice(handle)
+        var device = new NvmlDevice(handle, 0, "GPU-test")
         {
             Identity = new GpuIdentity(0, "GPU-test", "test", "", null, null, null),
             Statics = new DeviceStatics { FanCount = 2 },

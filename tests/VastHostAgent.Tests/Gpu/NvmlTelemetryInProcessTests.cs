@@ -23,6 +23,26 @@ public sealed class InProcessNvmlGroup
 public sealed partial class NvmlTelemetryInProcessTests
 {
     [Fact]
+    public void A_GPU_lost_during_its_identity_reads_is_logged_and_counted_instead_of_failing_the_sample()
+    {
+        // Found by the telemetry split: a GPU that answers GPU_IS_LOST to its name read logged with an identity not
+        // yet read (NullReferenceException out of Sample(), every cycle).
+        var dir = TestEnvironment.NewTempDirectory("inproc-lost");
+        var state = new FakeNvmlState(dir, new Dictionary<string, string> { ["gpus"] = "2", ["gpu.1.error.nvmlDeviceGetName"] = "15" });
+        SetNativeEnvironment("FAKE_NVML_STATE", state.Path);
+        SetNativeEnvironment("FAKE_NVML_STATS", Path.Combine(dir, "stats"));
+        var logger = new FakeLogger<NvmlGpuTelemetry>();
+        using var telemetry = new NvmlGpuTelemetry(Options.Create(new GpuOptions { NvmlLibrary = TestEnvironment.FakeNvml, XidEvents = false }), new FakeTimeProvider(), logger);
+
+        var sample = telemetry.Sample();
+        Assert.True(sample.NvmlUp);
+        Assert.Equal([0, 1], sample.Gpus.Select(g => g.Identity.Index).Order());
+        Assert.Contains(logger.Collector.GetSnapshot(), r => r.Message.Contains("GPU 1", StringComparison.Ordinal) && r.Message.Contains("GPU_IS_LOST", StringComparison.Ordinal));
+        Assert.Contains(sample.Errors, e => e is { Function: "nvmlDeviceGetName", Code: "GPU_IS_LOST" });
+        Assert.True(telemetry.Sample().NvmlUp);   // and the next sample too (no re-initialisation loop)
+    }
+
+    [Fact]
     public void A_failed_init_is_retried_only_after_the_backoff_has_elapsed_on_the_clock()
     {
         var dir = TestEnvironment.NewTempDirectory("inproc");
