@@ -52,15 +52,16 @@ ensure_dotnet() {
     export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
 }
 
-# build_fake_nvml: builds the fake libnvidia-ml.so.1 (and its legacy-driver variant) with gcc.
+# build_fake_nvml: builds the fake libnvidia-ml.so.1 (and its legacy-driver variant) with gcc,
+# from every .c file in tests/fake-nvml.
 build_fake_nvml() {
-    local src="$REPO_ROOT/tests/fake-nvml/fake_nvml.c"
+    local src=("$REPO_ROOT"/tests/fake-nvml/*.c)
     local out="$REPO_ROOT/tests/fake-nvml/build"
     mkdir -p "$out/legacy"
     gcc -O2 -shared -fPIC -Wall -Wextra -Werror -Wl,-soname,libnvidia-ml.so.1 \
-        -o "$out/libnvidia-ml.so.1" "$src" -lm -lpthread
+        -o "$out/libnvidia-ml.so.1" "${src[@]}" -lm -lpthread
     gcc -O2 -shared -fPIC -Wall -Wextra -Werror -DFAKE_NVML_LEGACY -Wl,-soname,libnvidia-ml.so.1 \
-        -o "$out/legacy/libnvidia-ml.so.1" "$src" -lm -lpthread
+        -o "$out/legacy/libnvidia-ml.so.1" "${src[@]}" -lm -lpthread
 }
 
 # publish_agent OUTDIR: NativeAOT publish for linux-x64; fails on any warning.

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Builds the release artifacts: the NativeAOT agent, a Debian package and a tarball with install.sh.
 #
-#   scripts/package.sh [--binary PATH] [--out DIR]
+#   scripts/package.sh [--binary PATH] [--out DIR] [--no-lintian]
 #
 # Produces DIR/vast-host-agent_<version>_amd64.deb and DIR/vast-host-agent-<version>-linux-x64.tar.gz
 # (DIR defaults to dist/). --binary packages an already published agent instead of building one.
-# When lintian is installed, the .deb is checked and its findings printed.
+# When lintian is installed, the .deb is checked and its findings printed (not with --no-lintian,
+# for a caller that runs lintian itself).
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -13,10 +14,12 @@ cd "$REPO_ROOT"
 
 binary=""
 out="$REPO_ROOT/dist"
+run_lintian=1
 while [ $# -gt 0 ]; do
     case "$1" in
         --binary) binary="$2"; shift 2 ;;
         --out) out="$2"; shift 2 ;;
+        --no-lintian) run_lintian=0; shift ;;
         -h|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown option '$1' (see --help)" ;;
     esac
@@ -136,7 +139,7 @@ tar --owner=0 --group=0 --numeric-owner --sort=name --mtime="@$epoch" \
 
 printf '%s (%s)\n' "$deb_file" "$(du -h "$deb_file" | cut -f1)"
 printf '%s (%s)\n' "$tar_file" "$(du -h "$tar_file" | cut -f1)"
-if command -v lintian >/dev/null 2>&1; then
+if [ "$run_lintian" -eq 1 ] && command -v lintian >/dev/null 2>&1; then
     log "lintian $deb_file"
     lintian --tag-display-limit 0 "$deb_file" || true
 fi

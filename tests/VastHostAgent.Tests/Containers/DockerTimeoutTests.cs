@@ -36,11 +36,7 @@ public sealed class DockerTimeoutTests
         await Poll.UntilAsync(() => held.Count > 0, TimeSpan.FromSeconds(10), "the agent to connect");
 
         // 15 s on the agent's clock, a few milliseconds of real time.
-        for (var i = 0; i < 160 && store.Current.Docker is not { Up: false }; i++)
-        {
-            time.Advance(TimeSpan.FromMilliseconds(100));
-            await Task.Delay(2);
-        }
+        await FakeClock.PumpUntilAsync(() => store.Current.Docker is { Up: false }, time, TimeSpan.FromMilliseconds(100), TimeSpan.FromSeconds(16), "docker to be reported down");
 
         var docker = store.Current.Docker;
         Assert.NotNull(docker);

@@ -161,12 +161,8 @@ public sealed class LoopSupervisionTests
         await service.StartAsync(default);
         var loops = host.Services.GetRequiredService<LoopHealth>();
         var store = host.Services.GetRequiredService<SnapshotStore>();
-        for (var i = 0; i < 200 && store.Current.Loops.GetValueOrDefault(ManagementService.LoopName) is not { Failing: true }; i++)
-        {
-            time.Advance(TimeSpan.FromSeconds(30));
-            await Task.Delay(5);
-        }
-
+        await FakeClock.PumpUntilAsync(() => store.Current.Loops.GetValueOrDefault(ManagementService.LoopName) is { Failing: true },
+            time, TimeSpan.FromSeconds(1), TimeSpan.FromMinutes(100), "the loop to report failing", () => host.InFlight);
         Assert.True(store.Current.Loops[ManagementService.LoopName].Failing, "the loop never reported failing");
         Assert.False(service.ExecuteTask!.IsCompleted, $"the management loop ended: {service.ExecuteTask.Exception}");
         var health = Health.Evaluate(store.Current, [], time.GetUtcNow());
@@ -180,11 +176,8 @@ public sealed class LoopSupervisionTests
 
         // The API answers again (with 503s: an expected failure, reported by the reconcile itself): the loop is healthy.
         broken = false;
-        for (var i = 0; i < 200 && store.Current.Loops[ManagementService.LoopName].Failing; i++)
-        {
-            time.Advance(TimeSpan.FromSeconds(30));
-            await Task.Delay(5);
-        }
+        await FakeClock.PumpUntilAsync(() => !store.Current.Loops[ManagementService.LoopName].Failing,
+            time, TimeSpan.FromSeconds(1), TimeSpan.FromMinutes(100), "the loop to be healthy again", () => host.InFlight);
 
         Assert.False(store.Current.Loops[ManagementService.LoopName].Failing);
         _ = loops;

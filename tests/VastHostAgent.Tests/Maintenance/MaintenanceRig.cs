@@ -96,35 +96,28 @@ internal sealed class MaintenanceRig : IAsyncDisposable
         return rig;
     }
 
-    /// <summary>One reconcile as the daemon runs it; the fake clock is nudged while HTTP calls wait on the client's spacing.</summary>
-    public async Task<ReconcileReport> ReconcileAsync(bool dryRun = false)
-    {
-        var task = Host.Services.GetRequiredService<Reconciler>().RunAsync(apply: true, dryRun: dryRun, default);
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
-        while (!task.IsCompleted)
-        {
-            Clock.Advance(TimeSpan.FromMilliseconds(5));
-            await Task.Delay(1);
-            Assert.True(DateTime.UtcNow < deadline, "a reconcile did not finish within 30 s");
-        }
-
-        return await task;
-    }
+    /// <summary>One reconcile as the daemon runs it, on the fake clock (<see cref="PumpAsync{T}"/>).</summary>
+    public Task<ReconcileReport> ReconcileAsync(bool dryRun = false) =>
+        PumpAsync(Host.Services.GetRequiredService<Reconciler>().RunAsync(apply: true, dryRun: dryRun, default));
 
     /// <summary>What `plan` would show now (nothing changed, nothing journaled).</summary>
-    public async Task<ReconcileReport> PlanAsync()
-    {
-        var task = Host.Services.GetRequiredService<Reconciler>().RunAsync(apply: false, dryRun: true, default);
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
-        while (!task.IsCompleted)
-        {
-            Clock.Advance(TimeSpan.FromMilliseconds(5));
-            await Task.Delay(1);
-            Assert.True(DateTime.UtcNow < deadline, "a plan did not finish within 30 s");
-        }
+    public Task<ReconcileReport> PlanAsync() =>
+        PumpAsync(Host.Services.GetRequiredService<Reconciler>().RunAsync(apply: false, dryRun: true, default));
 
-        return await task;
-    }
+    /// <summary>
+    /// Runs the clock until <paramref name="work"/> is done. While an HTTP call to the emulator is in flight, or
+    /// at any time when a maintenance hook (a real process the clock times out) is configured, the clock runs at
+    /// 5 ms per real millisecond.
+    /// </summary>
+    public Task<T> PumpAsync<T>(Task<T> work) => FakeClock.PumpAsync(work, Clock, TimeSpan.FromMilliseconds(5), TimeSpan.FromHours(1), RealWorkInFlight);
+
+    /// <inheritdoc cref="PumpAsync{T}(Task{T})"/>
+    public Task PumpUntilAsync(Func<bool> condition, string what) =>
+        FakeClock.PumpUntilAsync(condition, Clock, TimeSpan.FromMilliseconds(5), TimeSpan.FromHours(1), what, RealWorkInFlight);
+
+    private bool RealWorkInFlight() => Host.InFlight || HasHooks;
+
+    private bool HasHooks => !string.IsNullOrEmpty(_settings.GetValueOrDefault("maintenance:startHook")) || !string.IsNullOrEmpty(_settings.GetValueOrDefault("maintenance:endHook"));
 
     /// <summary>Moves the clock to <paramref name="at"/> (forward only) and reconciles.</summary>
     public async Task<ReconcileReport> ReconcileAtAsync(DateTimeOffset at, bool dryRun = false)

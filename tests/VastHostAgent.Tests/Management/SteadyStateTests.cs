@@ -43,23 +43,11 @@ public sealed class SteadyStateTests(ITestOutputHelper output)
         await sampling.StartAsync(stop.Token);
         await management.StartAsync(stop.Token);
 
-        async Task RunFor(TimeSpan span)
-        {
-            for (var t = TimeSpan.Zero; t < span; t += TimeSpan.FromSeconds(1))
-            {
-                clock.Advance(TimeSpan.FromSeconds(1));
-                await Task.Delay(1);
-                if (t.Seconds == 0)
-                {
-                    // Let in-flight HTTP calls finish before the clock runs on.
-                    await Poll.UntilAsync(() => true, TimeSpan.FromSeconds(1), "yield");
-                }
-            }
-        }
-
-        await RunFor(TimeSpan.FromHours(1));              // warm-up: identify, first reads, market, convergence
+        // While a call to the emulator is in flight the clock runs at 100 ms per real millisecond: its 30 s timeout is 300 ms away.
+        var pace = TimeSpan.FromMilliseconds(100);
+        await FakeClock.RunForAsync(clock, TimeSpan.FromHours(1), pace, () => host.InFlight);   // warm-up: identify, first reads, market, convergence
         var warmupEnd = emulator.State.Now;
-        await RunFor(TimeSpan.FromHours(2));
+        await FakeClock.RunForAsync(clock, TimeSpan.FromHours(2), pace, () => host.InFlight);
         await management.StopAsync(default);
         await sampling.StopAsync(default);
 

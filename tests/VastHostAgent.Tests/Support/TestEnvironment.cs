@@ -47,17 +47,27 @@ public static class TestEnvironment
     {
         lock (Gate)
         {
-            var source = Path.Combine(RepositoryRoot, "tests", "fake-nvml", "fake_nvml.c");
-            var dir = Path.Combine(RepositoryRoot, "tests", "fake-nvml", "build", legacy ? "legacy" : "");
+            // Built from every .c file there, as scripts/lib.sh build_fake_nvml does; rebuilt when a source or the header is newer.
+            var sourceDir = Path.Combine(RepositoryRoot, "tests", "fake-nvml");
+            var sources = Directory.GetFiles(sourceDir, "*.c").Order(StringComparer.Ordinal).ToList();
+            var dir = Path.Combine(sourceDir, "build", legacy ? "legacy" : "");
             var output = Path.Combine(dir, "libnvidia-ml.so.1");
-            if (File.Exists(output) && File.GetLastWriteTimeUtc(output) >= File.GetLastWriteTimeUtc(source))
+            var newest = sources.Concat(Directory.GetFiles(sourceDir, "*.h")).Max(File.GetLastWriteTimeUtc);
+            if (File.Exists(output) && File.GetLastWriteTimeUtc(output) >= newest)
             {
                 return output;
             }
 
             Directory.CreateDirectory(dir);
-            var args = $"-O2 -shared -fPIC -Wall -Wextra -Werror {(legacy ? "-DFAKE_NVML_LEGACY " : "")}-Wl,-soname,libnvidia-ml.so.1 -o {output} {source} -lm -lpthread";
-            using var gcc = Process.Start(new ProcessStartInfo("gcc", args) { RedirectStandardError = true })!;
+            string[] variant = legacy ? ["-DFAKE_NVML_LEGACY"] : [];
+            string[] args = ["-O2", "-shared", "-fPIC", "-Wall", "-Wextra", "-Werror", .. variant, "-Wl,-soname,libnvidia-ml.so.1", "-o", output, .. sources, "-lm", "-lpthread"];
+            var psi = new ProcessStartInfo("gcc") { RedirectStandardError = true };
+            foreach (var arg in args)
+            {
+                psi.ArgumentList.Add(arg);
+            }
+
+            using var gcc = Process.Start(psi)!;
             var errors = gcc.StandardError.ReadToEnd();
             gcc.WaitForExit();
             if (gcc.ExitCode != 0)

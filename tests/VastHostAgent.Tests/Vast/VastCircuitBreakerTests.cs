@@ -356,8 +356,9 @@ public sealed class VastCircuitBreakerTests
         Fail(breaker);
         time.Advance(TimeSpan.FromMinutes(1));
 
+        // One thread per caller (not pool threads: 16 of them blocked on the barrier would starve the pool for seconds).
         using var start = new Barrier(16);
-        var admitted = await Task.WhenAll(Enumerable.Range(0, 16).Select(_ => Task.Run(() =>
+        var admitted = await Task.WhenAll(Enumerable.Range(0, 16).Select(_ => Task.Factory.StartNew(() =>
         {
             start.SignalAndWait();
             try
@@ -368,7 +369,7 @@ public sealed class VastCircuitBreakerTests
             {
                 return false;
             }
-        })));
+        }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default)));
         Assert.Single(admitted, a => a);
     }
 }

@@ -54,12 +54,15 @@ public sealed class VastTestClient : IAsyncDisposable
 {
     public const string Key = "f00dfeedcafe0123456789abcdef0123456789abcdef0123456789abcdef0001";
 
-    private VastTestClient(ServiceProvider services, StubVastServer server, TimeProvider time, FakeLogCollector logs)
+    private readonly CallCounter _calls;
+
+    private VastTestClient(ServiceProvider services, StubVastServer server, TimeProvider time, FakeLogCollector logs, CallCounter calls)
     {
         Services = services;
         Server = server;
         Clock = time;
         Logs = logs;
+        _calls = calls;
     }
 
     public ServiceProvider Services { get; }
@@ -74,6 +77,12 @@ public sealed class VastTestClient : IAsyncDisposable
     public FakeLogCollector Logs { get; }
 
     public IVastClient Client => Services.GetRequiredService<IVastClient>();
+
+    /// <summary>
+    /// Whether a Vast HTTP call is in flight (from its first handler to its answer: spacing, retries and the
+    /// per-attempt timeout included). <see cref="FakeClock"/> gives such calls real time.
+    /// </summary>
+    public bool InFlight => _calls.Count > 0;
 
     /// <summary>
     /// A client over the scripted stub server and a fake clock; or, with <paramref name="baseUrl"/>, over the
@@ -110,37 +119,59 @@ public sealed class VastTestClient : IAsyncDisposable
         services.AddSingleton<TimeProvider>(time);
         services.AddLogging(l => l.SetMinimumLevel(LogLevel.Trace).AddProvider(new FakeLoggerProvider(collector)));
         services.AddAgent(configuration);
+        var calls = new CallCounter();
+        var http = services.AddHttpClient(VastClient.HttpClientName)
+            .ConfigureAdditionalHttpMessageHandlers((handlers, _) => handlers.Insert(0, new CountingHandler(calls)));
         if (baseUrl is null)
         {
-            services.AddHttpClient(VastClient.HttpClientName).ConfigurePrimaryHttpMessageHandler(() => server);
+            http.ConfigurePrimaryHttpMessageHandler(() => server);
         }
 
         var provider = services.BuildServiceProvider();
         Assert.Empty(AgentConfiguration.Validate(configuration, services));
-        return new VastTestClient(provider, server, time, collector);
+        return new VastTestClient(provider, server, time, collector, calls);
     }
 
-    /// <summary>Runs a call to completion, moving the fake clock in small steps while it waits (spacing, back-off, timeouts).</summary>
-    public async Task<T> RunAsync<T>(Func<IVastClient, Task<T>> call, TimeSpan? step = null, TimeSpan? limit = null)
-    {
-        var task = call(Client);
-        var moved = TimeSpan.Zero;
-        while (Clock is FakeTimeProvider && !task.IsCompleted && moved < (limit ?? TimeSpan.FromHours(1)))
-        {
-            await Task.WhenAny(task, Task.Delay(5));
-            if (!task.IsCompleted)
-            {
-                Time.Advance(step ?? TimeSpan.FromMilliseconds(100));
-                moved += step ?? TimeSpan.FromMilliseconds(100);
-            }
-        }
-
-        return await task;
-    }
+    /// <summary>
+    /// Runs a call to completion on the fake clock (<see cref="FakeClock"/>: spacing, back-off, timeouts), which runs
+    /// at <paramref name="pace"/> (100 ms by default) per real millisecond while the call is in flight.
+    /// </summary>
+    public Task<T> RunAsync<T>(Func<IVastClient, Task<T>> call, TimeSpan? pace = null, TimeSpan? limit = null) =>
+        Clock is FakeTimeProvider fake
+            ? FakeClock.PumpAsync(call(Client), fake, pace ?? TimeSpan.FromMilliseconds(100), limit ?? TimeSpan.FromHours(1), () => InFlight)
+            : call(Client);
 
     /// <summary>The exposition text the agent would serve now.</summary>
     public async Task<string> MetricsAsync() =>
         Encoding.UTF8.GetString((await Services.GetRequiredService<SnapshotExporter>().RenderAsync(default)).Span);
 
     public async ValueTask DisposeAsync() => await Services.DisposeAsync();
+
+    private sealed class CallCounter
+    {
+        private int _count;
+
+        public int Count => Volatile.Read(ref _count);
+
+        public void Enter() => Interlocked.Increment(ref _count);
+
+        public void Leave() => Interlocked.Decrement(ref _count);
+    }
+
+    /// <summary>The outermost handler of the Vast client: counts the calls in flight.</summary>
+    private sealed class CountingHandler(CallCounter calls) : DelegatingHandler
+    {
+        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            calls.Enter();
+            try
+            {
+                return await base.SendAsync(request, cancellationToken);
+            }
+            finally
+            {
+                calls.Leave();
+            }
+        }
+    }
 }

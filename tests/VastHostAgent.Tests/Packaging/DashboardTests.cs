@@ -4,10 +4,10 @@ using VastHostAgent.Tests.Support;
 namespace VastHostAgent.Tests.Packaging;
 
 /// <summary>
-/// The shipped Grafana dashboards type-check against @grafana/schema (npm, tsc --noEmit), and the alert rules
-/// pass promtool's checks and unit tests. Whether the queries return data is PrometheusEndToEndTests' job.
+/// The shipped Grafana dashboards type-check against @grafana/schema (npm, tsc --noEmit) and are provisionable.
+/// Whether their queries return data is PrometheusEndToEndTests' job.
 /// </summary>
-public sealed class DashboardAndRuleTests(ITestOutputHelper output)
+public sealed class DashboardTests(ITestOutputHelper output)
 {
     private static readonly string Packaging = Path.Combine(TestEnvironment.RepositoryRoot, "packaging");
     private static readonly string Check = Path.Combine(TestEnvironment.RepositoryRoot, "tests", "grafana-schema", "check.sh");
@@ -74,42 +74,5 @@ public sealed class DashboardAndRuleTests(ITestOutputHelper output)
         Assert.Contains("apiVersion: 1", provider, StringComparison.Ordinal);
         Assert.Contains("/var/lib/grafana/dashboards/vast-host-agent", provider, StringComparison.Ordinal);
         Assert.True(File.Exists(Path.Combine(Packaging, "grafana", "provisioning", "datasources", "prometheus.example.yml")));
-    }
-
-    [Fact]
-    public async Task The_alert_rules_pass_promtool_lint_and_their_unit_tests()
-    {
-        var dir = Path.Combine(Packaging, "prometheus");
-        var check = await Tools.RunAsync("promtool", ["check", "rules", "--lint=all", "--lint-fatal", "vast-host-agent.rules.yml"], null, dir);
-        Assert.True(check.ExitCode == 0, check.Stdout + check.Stderr);
-        Assert.Contains("SUCCESS", check.Stdout, StringComparison.Ordinal);
-
-        var test = await Tools.RunAsync("promtool", ["test", "rules", "vast-host-agent.rules.test.yml"], null, dir, TimeSpan.FromMinutes(5));
-        output.WriteLine(test.Stdout + test.Stderr);
-        Assert.True(test.ExitCode == 0, test.Stdout + test.Stderr);
-
-        // Every alert has at least one unit test that expects it to fire.
-        var rules = await File.ReadAllTextAsync(Path.Combine(dir, "vast-host-agent.rules.yml"));
-        var tests = await File.ReadAllTextAsync(Path.Combine(dir, "vast-host-agent.rules.test.yml"));
-        var alerts = System.Text.RegularExpressions.Regex.Matches(rules, @"- alert:\s*(\w+)").Select(m => m.Groups[1].Value).ToList();
-        Assert.True(alerts.Count >= 12, $"{alerts.Count} alerts");
-        foreach (var alert in alerts)
-        {
-            Assert.Matches($@"alertname: {alert}\s+exp_alerts:\s+- exp_labels:", tests);
-        }
-    }
-
-    [Fact]
-    public async Task The_example_scrape_configuration_is_valid_for_prometheus()
-    {
-        var dir = TestEnvironment.NewTempDirectory("scrape");
-        var example = await File.ReadAllTextAsync(Path.Combine(Packaging, "prometheus", "scrape-config.example.yml"));
-        Assert.Contains("job_name: vast-host-agent", example, StringComparison.Ordinal);
-        // The example points at where the rules are installed; check it against the repository's copy.
-        var config = example.Replace("/etc/prometheus/rules/", Path.Combine(Packaging, "prometheus") + "/", StringComparison.Ordinal);
-        await File.WriteAllTextAsync(Path.Combine(dir, "prometheus.yml"), config);
-        var (exit, stdout, stderr) = await Tools.RunAsync("promtool", "check", "config", Path.Combine(dir, "prometheus.yml"));
-        Assert.True(exit == 0, stdout + stderr);
-        Assert.Contains("1 rule files found", stdout, StringComparison.Ordinal);
     }
 }
