@@ -1,7 +1,4 @@
-using System.Collections.Concurrent;
 using System.Globalization;
-using System.Net.Sockets;
-using System.Text;
 using VastEmulator;
 using VastHostAgent.Management;
 using VastHostAgent.Tests.Support;
@@ -16,57 +13,11 @@ namespace VastHostAgent.Tests.Hosting;
 /// </summary>
 public sealed class SystemdNotifyTests
 {
-    private sealed class NotifySocket : IDisposable
-    {
-        private readonly Socket _socket = new(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified);
-        private readonly CancellationTokenSource _stop = new();
-        private readonly ConcurrentQueue<(DateTime At, string Message)> _messages = new();
-
-        public NotifySocket(string path)
-        {
-            Path = path;
-            _socket.Bind(new UnixDomainSocketEndPoint(path));
-            _ = Task.Run(ReceiveAsync);
-        }
-
-        public string Path { get; }
-
-        public IReadOnlyList<(DateTime At, string Message)> Messages => [.. _messages];
-
-        public DateTime? Last(string message) => Messages.Where(m => m.Message == message).Select(m => (DateTime?)m.At).LastOrDefault();
-
-        private async Task ReceiveAsync()
-        {
-            var buffer = new byte[4096];
-            try
-            {
-                while (!_stop.IsCancellationRequested)
-                {
-                    var n = await _socket.ReceiveAsync(buffer, SocketFlags.None, _stop.Token);
-                    foreach (var line in Encoding.UTF8.GetString(buffer, 0, n).Split('\n', StringSplitOptions.RemoveEmptyEntries))
-                    {
-                        _messages.Enqueue((DateTime.UtcNow, line));
-                    }
-                }
-            }
-            catch (OperationCanceledException)
-            {
-            }
-        }
-
-        public void Dispose()
-        {
-            _stop.Cancel();
-            _socket.Dispose();
-            _stop.Dispose();
-        }
-    }
-
     [Fact]
     public async Task The_agent_notifies_ready_status_watchdog_only_while_samplers_run_marks_a_wedged_driver_stale_and_stops_on_SIGTERM()
     {
         var dir = TestEnvironment.NewTempDirectory("notify");
-        using var notify = new NotifySocket(Path.Combine(dir, "notify.sock"));
+        using var notify = new NotifySocketReceiver(Path.Combine(dir, "notify.sock"));
         var nvml = new FakeNvmlState(dir, new Dictionary<string, string> { ["gpus"] = "2" });
         var agent = AgentProcess.Start(new AgentConfig
         {
@@ -112,7 +63,7 @@ public sealed class SystemdNotifyTests
     public async Task Without_a_driver_the_samplers_still_run_so_the_watchdog_keeps_the_agent_alive()
     {
         var dir = TestEnvironment.NewTempDirectory("notify-nodriver");
-        using var notify = new NotifySocket(Path.Combine(dir, "notify.sock"));
+        using var notify = new NotifySocketReceiver(Path.Combine(dir, "notify.sock"));
         await using var agent = AgentProcess.Start(new AgentConfig
         {
             NvmlLibrary = Path.Combine(dir, "no-such-libnvidia-ml.so.1"),
@@ -131,7 +82,7 @@ public sealed class SystemdNotifyTests
         var keyFile = Path.Combine(dir, "vast.key");
         File.WriteAllText(keyFile, emulator.ApiKey);
         File.SetUnixFileMode(keyFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-        using var notify = new NotifySocket(Path.Combine(dir, "notify.sock"));
+        using var notify = new NotifySocketReceiver(Path.Combine(dir, "notify.sock"));
         emulator.State.AddFault(new FaultSpec(Endpoints.CreateAsks, DelayMs: 4000, PassThrough: true));
         var agent = AgentProcess.Start(new AgentConfig
         {
