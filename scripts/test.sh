@@ -7,8 +7,9 @@
 #    dockerd, busybox, lintian, the shell linter, systemd-analyze, useradd, setpriv; Node.js and npm if absent);
 # 2. builds the fake libnvidia-ml.so.1 with gcc;
 # 3. builds the solution (warnings are errors) and publishes the agent NativeAOT (zero warnings allowed);
-# 4. runs `dotnet test` on every test project, against the NativeAOT binary we ship;
-# 5. ends with one line: "N passed, N failed, N skipped", and exits non-zero on any failure.
+# 4. checks formatting: `dotnet format --verify-no-changes` (whitespace, sorted usings, code style);
+# 5. runs `dotnet test` on every test project, against the NativeAOT binary we ship;
+# 6. ends with one line: "N passed, N failed, N skipped", and exits non-zero on any failure.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -44,6 +45,14 @@ passed=0
 failed=0
 skipped=0
 status=0
+
+log "checking formatting (dotnet format --verify-no-changes)"
+if ! dotnet format VastHostAgent.sln --verify-no-changes --no-restore -v quiet >/tmp/vasthost-format.log 2>&1; then
+    sort -u /tmp/vasthost-format.log >&2
+    log "formatting differs from .editorconfig: run 'dotnet format VastHostAgent.sln' and commit the result"
+    failed=$((failed + 1))
+    status=1
+fi
 for project in tests/*/*.Tests.csproj; do
     log "testing $project"
     output="$(mktemp)"

@@ -3,9 +3,8 @@ using System.Text;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 using VastHostAgent.Hosting;
-using VastHostAgent.Management;
-
 using VastHostAgent.Kernel;
+using VastHostAgent.Management;
 
 namespace VastHostAgent.Cli;
 

@@ -288,9 +288,9 @@ public sealed partial class CgroupReader(string procRoot, string cgroupRoot) : I
 
     // One buffer per thread: cgroup and /proc files of one container are a few hundred bytes to a few kB.
     [ThreadStatic]
-    private static byte[]? t_buffer;
+    private static byte[]? s_buffer;
 
-    private static byte[] Buffer => t_buffer ??= new byte[16 * 1024];
+    private static byte[] Buffer => s_buffer ??= new byte[16 * 1024];
 
     /// <summary>Reads a small (pseudo-)file into the buffer; -1 when it cannot be read (the process exited).</summary>
     private static int ReadSmall(string path, byte[] buffer)

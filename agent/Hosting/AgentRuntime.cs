@@ -12,9 +12,8 @@ using Microsoft.Extensions.Hosting.Systemd;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Console;
 using VastHostAgent.Containers;
-using VastHostAgent.Metrics;
-
 using VastHostAgent.Kernel;
+using VastHostAgent.Metrics;
 
 namespace VastHostAgent.Hosting;
 

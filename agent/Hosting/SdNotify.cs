@@ -12,7 +12,7 @@ namespace VastHostAgent.Hosting;
 /// </summary>
 public static class SdNotify
 {
-    private static volatile bool _reloadInProgress;
+    private static volatile bool s_reloadInProgress;
 
     /// <summary>
     /// True while a SIGHUP reload stops one host and starts the next in the same process: the hosts' own
@@ -20,8 +20,8 @@ public static class SdNotify
     /// </summary>
     public static bool ReloadInProgress
     {
-        get => _reloadInProgress;
-        internal set => _reloadInProgress = value;
+        get => s_reloadInProgress;
+        internal set => s_reloadInProgress = value;
     }
 
     /// <summary>True when the process was given a notification socket.</summary>

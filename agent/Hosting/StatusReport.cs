@@ -1,8 +1,7 @@
 using System.Text.Json.Serialization;
 using VastHostAgent.Containers;
-
-using VastHostAgent.Kernel;
 using VastHostAgent.Gpu;
+using VastHostAgent.Kernel;
 
 namespace VastHostAgent.Hosting;
 

@@ -4,11 +4,10 @@ using System.Text;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Hosting.Systemd;
 using Microsoft.Extensions.Logging;
-
-using VastHostAgent.Kernel;
-using VastHostAgent.Gpu;
-using VastHostAgent.Vast;
 using VastHostAgent.Containers;
+using VastHostAgent.Gpu;
+using VastHostAgent.Kernel;
+using VastHostAgent.Vast;
 
 namespace VastHostAgent.Hosting;
 

@@ -10,7 +10,7 @@ namespace VastHostAgent.Interop;
 /// </summary>
 internal static class NvmlLibrary
 {
-    private static readonly Lock s_gate = new();
+    private static readonly Lock Gate = new();
     private static nint s_handle;
     private static string? s_loadedFrom;
     private static bool s_resolverInstalled;
@@ -21,7 +21,7 @@ internal static class NvmlLibrary
     /// <summary>Loads the library once per process. A second call with another path keeps the first load.</summary>
     public static bool TryLoad(string path, out string? error)
     {
-        lock (s_gate)
+        lock (Gate)
         {
             if (s_handle != 0)
             {

@@ -235,75 +235,75 @@ public sealed class MaintenanceCoordinator(
 
         if (w.State.IsBeforeScheduling)
         {
-                if (now >= w.End)
-                {
-                    return new(Transition(w, WindowState.Done, now, "the window passed before it could be scheduled (the agent was not running or in dry-run)", live));
-                }
+            if (now >= w.End)
+            {
+                return new(Transition(w, WindowState.Done, now, "the window passed before it could be scheduled (the agent was not running or in dry-run)", live));
+            }
 
-                w = w with { ListedBefore = machine.Listed == true };
-                if (w.State == WindowState.Planned && (machine.Listed != true || (machine.EndDate is { } end && end <= w.Start.ToUnixTimeSeconds() + StartTolerance.TotalSeconds)))
-                {
-                    w = Transition(w, WindowState.Clamped, now, machine.Listed == true ? "offer end date clamped to the window's start: no new contract can outlive it" : "not listed: no new contract can start", live);
-                }
+            w = w with { ListedBefore = machine.Listed == true };
+            if (w.State == WindowState.Planned && (machine.Listed != true || (machine.EndDate is { } end && end <= w.Start.ToUnixTimeSeconds() + StartTolerance.TotalSeconds)))
+            {
+                w = Transition(w, WindowState.Clamped, now, machine.Listed == true ? "offer end date clamped to the window's start: no new contract can outlive it" : "not listed: no new contract can start", live);
+            }
 
-                if (now < w.Start - o.NoticePeriod && !onVast)
-                {
-                    return new(w);
-                }
+            if (now < w.Start - o.NoticePeriod && !onVast)
+            {
+                return new(w);
+            }
 
-                var conflict = machine.ClientEndDate is { } clientEnd && clientEnd > w.Start.ToUnixTimeSeconds() ? clientEnd : (double?)null;
-                if (conflict is { } until && o.ConflictPolicy == ConflictPolicy.Defer && !onVast)
+            var conflict = machine.ClientEndDate is { } clientEnd && clientEnd > w.Start.ToUnixTimeSeconds() ? clientEnd : (double?)null;
+            if (conflict is { } until && o.ConflictPolicy == ConflictPolicy.Defer && !onVast)
+            {
+                var newStart = DateTimeOffset.FromUnixTimeSeconds((long)Math.Ceiling(until / 3600.0) * 3600);
+                var why = $"a client contract runs until {Stamp(until)}: deferred from {w.Start:yyyy-MM-dd HH:mm}Z to {newStart:yyyy-MM-dd HH:mm}Z (conflictPolicy defer)";
+                if (!live)
                 {
-                    var newStart = DateTimeOffset.FromUnixTimeSeconds((long)Math.Ceiling(until / 3600.0) * 3600);
-                    var why = $"a client contract runs until {Stamp(until)}: deferred from {w.Start:yyyy-MM-dd HH:mm}Z to {newStart:yyyy-MM-dd HH:mm}Z (conflictPolicy defer)";
-                    if (!live)
+                    if (w.State != WindowState.Deferred || w.Start != newStart)
                     {
-                        if (w.State != WindowState.Deferred || w.Start != newStart)
-                        {
-                            journal.Write([JournalEntries.Entry(now, "maintenance window", "skip", "dry_run", true, $"{w.Id}: would defer: {why}", machineId: cycle.MachineId)]);
-                        }
-
-                        return new(w);
+                        journal.Write([JournalEntries.Entry(now, "maintenance window", "skip", "dry_run", true, $"{w.Id}: would defer: {why}", machineId: cycle.MachineId)]);
                     }
 
-                    metrics.Deferred();
-                    MaintenanceLog.WindowDeferred(logger, w.Id, why);
-                    return new(Transition(w with { Start = newStart, OriginalStart = w.OriginalStart ?? w.Start, Deferrals = w.Deferrals + 1 }, WindowState.Deferred, now, why, live));
-                }
-
-                if (onVast)
-                {
-                    // Already on Vast (our earlier dnotify whose answer was lost, or a restart): never sent twice.
-                    return new(Transition(w with { ScheduledOnVast = true }, WindowState.Scheduled, now, "found scheduled on Vast (not sent again)", live));
-                }
-
-                if (!await CallAsync(cycle, new PlannedMutation(VastEndpoint.ScheduleMaintenance,
-                        FormattableString.Invariant($"dnotify for window {w.Id} at {w.Start:yyyy-MM-dd HH:mm}Z for {w.Duration.TotalHours:0.##} h ({w.Category})"),
-                        Window: new WindowRequest(w.Start, w.Duration, w.Category)), cancellationToken).ConfigureAwait(false))
-                {
                     return new(w);
                 }
 
-                return new(Transition(w with { ScheduledOnVast = true }, WindowState.Scheduled, now,
-                    conflict is { } c ? $"scheduled on Vast (dnotify); renters until {Stamp(c)} notified (conflictPolicy proceed)" : "scheduled on Vast (dnotify); renters notified", live));
+                metrics.Deferred();
+                MaintenanceLog.WindowDeferred(logger, w.Id, why);
+                return new(Transition(w with { Start = newStart, OriginalStart = w.OriginalStart ?? w.Start, Deferrals = w.Deferrals + 1 }, WindowState.Deferred, now, why, live));
+            }
+
+            if (onVast)
+            {
+                // Already on Vast (our earlier dnotify whose answer was lost, or a restart): never sent twice.
+                return new(Transition(w with { ScheduledOnVast = true }, WindowState.Scheduled, now, "found scheduled on Vast (not sent again)", live));
+            }
+
+            if (!await CallAsync(cycle, new PlannedMutation(VastEndpoint.ScheduleMaintenance,
+                    FormattableString.Invariant($"dnotify for window {w.Id} at {w.Start:yyyy-MM-dd HH:mm}Z for {w.Duration.TotalHours:0.##} h ({w.Category})"),
+                    Window: new WindowRequest(w.Start, w.Duration, w.Category)), cancellationToken).ConfigureAwait(false))
+            {
+                return new(w);
+            }
+
+            return new(Transition(w with { ScheduledOnVast = true }, WindowState.Scheduled, now,
+                conflict is { } c ? $"scheduled on Vast (dnotify); renters until {Stamp(c)} notified (conflictPolicy proceed)" : "scheduled on Vast (dnotify); renters notified", live));
         }
 
         if (w.State == WindowState.Scheduled)
         {
-                if (now < w.Start)
+            if (now < w.Start)
+            {
+                if (!onVast && w.ScheduledOnVast)
                 {
-                    if (!onVast && w.ScheduledOnVast)
-                    {
-                        // Gone from Vast without the agent cancelling it: the host cancelled it in the console. Respect that.
-                        return new(Transition(w, WindowState.Cancelled, now, "no longer scheduled on Vast (cancelled outside the agent): listing restored", live));
-                    }
-
-                    return new(w);
+                    // Gone from Vast without the agent cancelling it: the host cancelled it in the console. Respect that.
+                    return new(Transition(w, WindowState.Cancelled, now, "no longer scheduled on Vast (cancelled outside the agent): listing restored", live));
                 }
 
-                var started = Transition(w with { SavedDefaultJob = Saved(machine) }, WindowState.Active, now,
-                    o.UnlistDuring ? "window started: in maintenance, default job removed, machine unlisted" : "window started: in maintenance, default job removed", live);
-                return new(started, (o.StartHook, "start"));
+                return new(w);
+            }
+
+            var started = Transition(w with { SavedDefaultJob = Saved(machine) }, WindowState.Active, now,
+                o.UnlistDuring ? "window started: in maintenance, default job removed, machine unlisted" : "window started: in maintenance, default job removed", live);
+            return new(started, (o.StartHook, "start"));
         }
 
         if (w.State == WindowState.Active && now >= w.End)

@@ -1,7 +1,7 @@
 using Prometheus;
+using VastHostAgent.Kernel;
 using VastHostAgent.Management;
 using VastHostAgent.Vast;
-using VastHostAgent.Kernel;
 
 namespace VastHostAgent.Maintenance;
 

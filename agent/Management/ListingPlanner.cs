@@ -1,7 +1,6 @@
 using System.Globalization;
-using VastHostAgent.Vast;
-
 using VastHostAgent.Kernel;
+using VastHostAgent.Vast;
 
 namespace VastHostAgent.Management;
 

@@ -1,6 +1,6 @@
 using Prometheus;
-using VastHostAgent.Vast;
 using VastHostAgent.Kernel;
+using VastHostAgent.Vast;
 
 namespace VastHostAgent.Management;
 

@@ -117,8 +117,11 @@ public sealed class MarketData(IVastClient client, TimeProvider time)
                 {
                     percentiles = new Dictionary<int, double?>
                     {
-                        [10] = row.PriceP10 * share, [25] = row.PriceP25 * share, [50] = row.PriceMedian * share,
-                        [75] = row.PriceP75 * share, [90] = row.PriceP90 * share,
+                        [10] = row.PriceP10 * share,
+                        [25] = row.PriceP25 * share,
+                        [50] = row.PriceMedian * share,
+                        [75] = row.PriceP75 * share,
+                        [90] = row.PriceP90 * share,
                     }.Where(kv => kv.Value is { } v && double.IsFinite(v) && v > 0).ToDictionary(kv => kv.Key, kv => kv.Value!.Value);
                     metricsCount = row.Total ?? 0;
                 }

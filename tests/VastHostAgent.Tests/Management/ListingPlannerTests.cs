@@ -12,9 +12,22 @@ public sealed class ListingPlannerTests
     {
         var m = new VastMachine
         {
-            Id = 48211, Hostname = "rig-01", NumGpus = 8, GpuName = "RTX 4090", Listed = true, ListedGpuCost = 0.40, MinBidPrice = 0.28,
-            ListedStorageCost = 0.15, ListedInetUpCost = 0.005, ListedInetDownCost = 0.004, ListedMinGpuCount = 2, CreditDiscountMax = 0.1,
-            EndDate = Now.AddDays(20).ToUnixTimeSeconds(), VolumeTotalSize = 200, ListedVolumeCost = 0.12, GpuOccupancy = "x x x x x x x x",
+            Id = 48211,
+            Hostname = "rig-01",
+            NumGpus = 8,
+            GpuName = "RTX 4090",
+            Listed = true,
+            ListedGpuCost = 0.40,
+            MinBidPrice = 0.28,
+            ListedStorageCost = 0.15,
+            ListedInetUpCost = 0.005,
+            ListedInetDownCost = 0.004,
+            ListedMinGpuCount = 2,
+            CreditDiscountMax = 0.1,
+            EndDate = Now.AddDays(20).ToUnixTimeSeconds(),
+            VolumeTotalSize = 200,
+            ListedVolumeCost = 0.12,
+            GpuOccupancy = "x x x x x x x x",
         };
         return change is null ? m : change(m);
     }

@@ -185,8 +185,14 @@ public sealed class PricingEngineTests
             from noRaise in Gen.Bool
             select new PricingOptions
             {
-                Strategy = strategy, FixedPrice = fixedPrice, Floor = floor, Ceiling = floor + width, MaxChangePerStep = maxStep, MinChange = minChange,
-                Cooldown = TimeSpan.FromMinutes(30), NoRaiseWhileRented = noRaise,
+                Strategy = strategy,
+                FixedPrice = fixedPrice,
+                Floor = floor,
+                Ceiling = floor + width,
+                MaxChangePerStep = maxStep,
+                MinChange = minChange,
+                Cooldown = TimeSpan.FromMinutes(30),
+                NoRaiseWhileRented = noRaise,
                 Market = new MarketPricingOptions { Percentile = percentile, Multiplier = multiplier, Offset = offset, MinPeers = minPeers },
                 Occupancy = new OccupancyPricingOptions { Enabled = occupancy, StepDown = stepDown, StepUp = stepUp, IdleAfter = TimeSpan.FromHours(1), StepInterval = TimeSpan.FromHours(2), BusyTarget = 0.5 },
             };

@@ -204,9 +204,17 @@ public sealed class ReconcilerTests : IAsyncLifetime
         // The host changes the storage price in the web console.
         await host.Client.ListMachineAsync(new CreateAsksRequest
         {
-            Machine = MachineId, PriceGpu = machine.ListedGpuCost, PriceDisk = 0.33, PriceInetu = machine.ListedInetUpCost, PriceInetd = machine.ListedInetDownCost,
-            PriceMinBid = machine.MinBidPrice, MinChunk = (int)(machine.ListedMinGpuCount ?? 1), EndDate = machine.EndDate, CreditDiscountMax = machine.CreditDiscountMax,
-            VolSize = (long?)machine.VolumeTotalSize, VolPrice = machine.ListedVolumeCost,
+            Machine = MachineId,
+            PriceGpu = machine.ListedGpuCost,
+            PriceDisk = 0.33,
+            PriceInetu = machine.ListedInetUpCost,
+            PriceInetd = machine.ListedInetDownCost,
+            PriceMinBid = machine.MinBidPrice,
+            MinChunk = (int)(machine.ListedMinGpuCount ?? 1),
+            EndDate = machine.EndDate,
+            CreditDiscountMax = machine.CreditDiscountMax,
+            VolSize = (long?)machine.VolumeTotalSize,
+            VolPrice = machine.ListedVolumeCost,
         }, default);
         var before = Mutations().Count;
 

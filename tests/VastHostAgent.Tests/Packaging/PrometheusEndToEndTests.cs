@@ -130,16 +130,24 @@ public sealed partial class PrometheusEndToEndTests(DockerFixture docker, ITestO
         var pid = await docker.Daemon.PidOfAsync("C.51001");
         var nvmlA = new FakeNvmlState(dirA, new Dictionary<string, string>
         {
-            ["gpus"] = "4", ["gpu.0.processes"] = $"{pid}:4294967296", ["gpu.0.mem_used"] = "5368709120", ["gpu.0.util_gpu"] = "93",
-            ["gpu.0.ecc_mode"] = "1", ["gpu.0.temp_slowdown"] = "90",
+            ["gpus"] = "4",
+            ["gpu.0.processes"] = $"{pid}:4294967296",
+            ["gpu.0.mem_used"] = "5368709120",
+            ["gpu.0.util_gpu"] = "93",
+            ["gpu.0.ecc_mode"] = "1",
+            ["gpu.0.temp_slowdown"] = "90",
         });
         var envA = Vast(emulator, dirA, "rig-01", management: true);
         envA["VASTHOST_MANAGEMENT__PRICING__STRATEGY"] = "market";
         envA["VASTHOST_MANAGEMENT__MINBID__MODE"] = "ratio";
         var configA = new AgentConfig
         {
-            WorkDirectory = dirA, FakeNvmlState = nvmlA.Path, DockerEndpoint = docker.Daemon.Endpoint, DockerDataRoot = await TmpfsAsync(0),
-            SampleInterval = "00:00:02", Environment = envA,
+            WorkDirectory = dirA,
+            FakeNvmlState = nvmlA.Path,
+            DockerEndpoint = docker.Daemon.Endpoint,
+            DockerDataRoot = await TmpfsAsync(0),
+            SampleInterval = "00:00:02",
+            Environment = envA,
         };
         var rigA = await StartAsync(configA);
         var at = DateTimeOffset.UtcNow.AddDays(10).ToString("yyyy-MM-ddTHH:00Z", CultureInfo.InvariantCulture);
@@ -152,14 +160,24 @@ public sealed partial class PrometheusEndToEndTests(DockerFixture docker, ITestO
         var dirB = TestEnvironment.NewTempDirectory("e2e-b");
         var nvmlB = new FakeNvmlState(dirB, new Dictionary<string, string>
         {
-            ["gpus"] = "4", ["gpu.1.lost"] = "1", ["gpu.2.temp"] = "95", ["gpu.2.temp_slowdown"] = "90",
-            ["gpu.3.clock_event_reasons"] = "64", ["gpu.3.remap_failure"] = "1", ["gpu.3.remap_pending"] = "1",
-            ["gpu.0.ecc_mode"] = "1", ["gpu.0.ecc_vol_uncorr"] = "0",
+            ["gpus"] = "4",
+            ["gpu.1.lost"] = "1",
+            ["gpu.2.temp"] = "95",
+            ["gpu.2.temp_slowdown"] = "90",
+            ["gpu.3.clock_event_reasons"] = "64",
+            ["gpu.3.remap_failure"] = "1",
+            ["gpu.3.remap_pending"] = "1",
+            ["gpu.0.ecc_mode"] = "1",
+            ["gpu.0.ecc_vol_uncorr"] = "0",
         });
         var rigB = await StartAsync(new AgentConfig
         {
-            WorkDirectory = dirB, FakeNvmlState = nvmlB.Path, DockerEndpoint = "unix://" + Path.Combine(dirB, "no-docker.sock"),
-            DockerDataRoot = await TmpfsAsync(0.96), SampleInterval = "00:00:02", Environment = Vast(emulator, dirB, "rig-02", management: true),
+            WorkDirectory = dirB,
+            FakeNvmlState = nvmlB.Path,
+            DockerEndpoint = "unix://" + Path.Combine(dirB, "no-docker.sock"),
+            DockerDataRoot = await TmpfsAsync(0.96),
+            SampleInterval = "00:00:02",
+            Environment = Vast(emulator, dirB, "rig-02", management: true),
         });
 
         // ---- rig C: no NVML (no driver); its machine unlisted and offline on Vast.

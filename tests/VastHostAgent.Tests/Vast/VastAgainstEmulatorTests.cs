@@ -50,8 +50,17 @@ public sealed class VastAgainstEmulatorTests : IAsyncLifetime
 
         await c.ListMachineAsync(new CreateAsksRequest
         {
-            Machine = id, PriceGpu = 0.41, PriceDisk = 0.2, PriceInetu = 0.004, PriceInetd = 0.003, PriceMinBid = 0.25,
-            MinChunk = 2, EndDate = _emulator.State.Now + (30 * 86400), CreditDiscountMax = 0.2, VolSize = 100, VolPrice = 0.12,
+            Machine = id,
+            PriceGpu = 0.41,
+            PriceDisk = 0.2,
+            PriceInetu = 0.004,
+            PriceInetd = 0.003,
+            PriceMinBid = 0.25,
+            MinChunk = 2,
+            EndDate = _emulator.State.Now + (30 * 86400),
+            CreditDiscountMax = 0.2,
+            VolSize = 100,
+            VolPrice = 0.12,
         }, default);
         var listed = await c.GetMachineAsync(id, default);
         Assert.True(listed.Listed);
