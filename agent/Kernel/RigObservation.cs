@@ -1,4 +1,4 @@
-namespace VastHostAgent.Maintenance;
+namespace VastHostAgent.Kernel;
 
 /// <summary>
 /// A rig's health as the fault guard sees it in one cycle: from the local snapshot (standalone) or from the
