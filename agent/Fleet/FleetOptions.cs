@@ -1,15 +1,14 @@
 using System.ComponentModel.DataAnnotations;
 using System.Text.Json.Serialization;
 using VastHostAgent.Kernel;
+using VastHostAgent.Maintenance;
+using VastHostAgent.Management;
 
 namespace VastHostAgent.Fleet;
 
 /// <summary>
 /// Configuration section <c>fleet</c> (controller role): which machines of the account are managed with which
 /// policy, and where rig health comes from. Machines no entry selects are read-only (metrics, never a mutation).
-/// Policy profiles live in <c>fleet.profiles.NAME</c>, each with optional <c>management</c>, <c>maintenance</c> and
-/// <c>faultGuard</c> sections that override the top-level ones (the defaults) key by key; they are bound onto
-/// those options types, not onto this one.
 /// </summary>
 public sealed class FleetOptions
 {
@@ -17,6 +16,20 @@ public sealed class FleetOptions
 
     /// <summary>The host's Prometheus, which scrapes every rig agent.</summary>
     public PrometheusOptions Prometheus { get; set; } = new();
+
+    /// <summary>Most changes per rolling hour for the whole account (each machine also has management.mutationBudgetPerHour).</summary>
+    [Range(1, 100000, ErrorMessage = "must be between 1 and 100000")]
+    public int MutationBudgetPerHour { get; set; } = 120;
+
+    /// <summary>Where the per-account controller lock lives (one controller per account; a second one refuses to start).</summary>
+    [RegularExpression("^/.*", ErrorMessage = "must be an absolute path")]
+    public string LockDirectory { get; set; } = "/run/lock";
+
+    /// <summary>
+    /// Policy profiles by name. Each may hold <c>management</c>, <c>maintenance</c> and <c>faultGuard</c>, which
+    /// override the top-level sections (the defaults) key by key for the machines the profile manages.
+    /// </summary>
+    public Dictionary<string, FleetProfileSections> Profiles { get; set; } = [];
 
     /// <summary>Entries selecting machines (by id, host name glob or GPU model) and the profile that manages them.</summary>
     public List<MachineSelector> Machines { get; set; } = [];
@@ -61,6 +74,16 @@ public sealed class MachineSelector
 
     /// <summary>The profile that manages the selected machines; empty = the top-level sections.</summary>
     public string Profile { get; set; } = "";
+}
+
+/// <summary>One policy profile: the sections it overrides (only the keys written count; the rest come from the top level).</summary>
+public sealed class FleetProfileSections
+{
+    public ManagementOptions Management { get; set; } = new();
+
+    public MaintenanceOptions Maintenance { get; set; } = new();
+
+    public FaultGuardOptions FaultGuard { get; set; } = new();
 }
 
 /// <summary>Source-generated metadata of the section: keys, types and validation attributes for the start-up check.</summary>

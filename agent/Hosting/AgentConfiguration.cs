@@ -185,6 +185,34 @@ public static class AgentConfiguration
         {
             yield return "management.enabled: needs vast.enabled=true (listing management works through the Vast API); set vast.enabled to true with an API key, or management.enabled to false";
         }
+
+        var role = Read(() => configuration.GetSection(AgentOptions.SectionName).Get<AgentOptions>())?.Role ?? AgentRole.Standalone;
+        if (role == AgentRole.Rig)
+        {
+            // A rig agent holds no key and makes no Vast call: the controller does that for the whole account.
+            if (Read(() => configuration.GetSection(Vast.VastOptions.SectionName).Get<Vast.VastOptions>())?.Enabled == true)
+            {
+                yield return "vast.enabled: agent.role is rig: a rig agent holds no API key and makes no Vast call (the controller manages the account); remove the vast section or set agent.role to standalone";
+            }
+        }
+
+        if (role != AgentRole.Controller && configuration.GetSection(Fleet.FleetOptions.SectionName).Exists())
+        {
+            yield return $"fleet: only read by agent.role controller (this agent's role is {role.ConfigName()}); remove the section or set agent.role to controller";
+        }
+
+        if (role == AgentRole.Controller)
+        {
+            if (Read(() => configuration.GetSection(Vast.VastOptions.SectionName).Get<Vast.VastOptions>())?.Enabled != true)
+            {
+                yield return "agent.role: controller manages the account through the Vast API: set vast.enabled to true with an API key";
+            }
+
+            foreach (var problem in Fleet.FleetServiceCollectionExtensions.ConfigurationProblems(configuration))
+            {
+                yield return problem;
+            }
+        }
     }
 
     /// <summary>A section bound to its options type; null when it does not bind (its own check reports why).</summary>

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using VastHostAgent.Containers;
+using VastHostAgent.Fleet;
 using VastHostAgent.Gpu;
 using VastHostAgent.Host;
 using VastHostAgent.Kernel;
@@ -23,5 +24,6 @@ public static class HostingServiceCollectionExtensions
             .AddVast(configuration)
             .AddManagement(configuration)
             .AddMaintenance(configuration)
+            .AddFleet(configuration)
             .AddAgentMetrics(configuration);
 }

@@ -81,6 +81,23 @@ public static class OptionsSchema
 
                 yield break;
 
+            case JsonTypeInfoKind.Dictionary when info.ElementType is { } valueType:
+                if (value.Value is { Length: > 0 })
+                {
+                    yield return $"{key}: must be an object of named entries, not a single value";
+                    yield break;
+                }
+
+                foreach (var item in value.GetChildren())
+                {
+                    foreach (var problem in WalkValue($"{key}.{item.Key}", item, valueType, options))
+                    {
+                        yield return problem;
+                    }
+                }
+
+                yield break;
+
             case JsonTypeInfoKind.Enumerable when info.ElementType is { } element:
                 if (value.Value is { Length: > 0 })
                 {

@@ -39,7 +39,7 @@ public sealed record RigObservation
 }
 
 /// <summary>An XID error code on a GPU, and when it was last seen.</summary>
-public sealed record RigXid(long Xid, int GpuIndex, DateTimeOffset LastSeen);
+public sealed record RigXid(ulong Xid, int GpuIndex, DateTimeOffset LastSeen);
 
 /// <summary>Space on the filesystem holding Docker's data.</summary>
 public sealed record RigDisk(string Path, ulong AvailableBytes, ulong TotalBytes);

@@ -113,11 +113,19 @@ public sealed class StateFile<T>
         return Locked(() => ReadOrRecoverLocked(out _));
     }
 
-    /// <summary>Applies <paramref name="change"/> under the lock and writes the result atomically. A pending recovery marker is kept.</summary>
+    /// <summary>
+    /// Applies <paramref name="change"/> under the lock and writes the result atomically (not at all when nothing
+    /// changed: a controller's thousand machines are not rewritten every cycle). A pending recovery marker is kept.
+    /// </summary>
     public StateRead<T> Update(Func<T, T> change) => Locked(() =>
     {
         var current = ReadOrRecoverLocked(out _);
         var next = new StateRead<T>(change(current.Value), current.Recovery);
+        if (File.Exists(Path) && EqualityComparer<T>.Default.Equals(next.Value, current.Value))
+        {
+            return current;
+        }
+
         WriteLocked(next);
         return next;
     });

@@ -74,7 +74,11 @@ public sealed record GuardVerdict(
     IReadOnlyDictionary<string, string> Active,
     bool RequestCleanup,
     string? Tripped,
-    bool Cleared);
+    bool Cleared)
+{
+    /// <summary>Set when rig health was unknown this cycle: the guard held (no trip, no clear), and why.</summary>
+    public string? Unknown { get; init; }
+}
 
 /// <summary>
 /// Decides, from the snapshot, whether the rig is too faulty to take new rentals: a GPU lost, NVML gone,
@@ -91,28 +95,46 @@ public static class FaultGuard
     public const string EccUncorrectable = "ecc_uncorrectable";
     public const string DockerDown = "docker_down";
     public const string DiskLow = "disk_low";
+    public const string AgentDown = "agent_down";
 
-    public static readonly string[] Conditions = [GpuLost, NvmlUnavailable, CriticalXid, EccUncorrectable, DockerDown, DiskLow];
+    public static readonly string[] Conditions = [GpuLost, NvmlUnavailable, CriticalXid, EccUncorrectable, DockerDown, DiskLow, AgentDown];
 
     private static readonly TimeSpan Recent = TimeSpan.FromMinutes(10);
 
-    public static GuardVerdict Evaluate(FaultGuardState state, HostSnapshot snapshot, FaultGuardOptions o, DateTimeOffset now, bool inMaintenance)
+    /// <summary>Evaluates the local snapshot (standalone).</summary>
+    public static GuardVerdict Evaluate(FaultGuardState state, HostSnapshot snapshot, FaultGuardOptions o, DateTimeOffset now, bool inMaintenance) =>
+        Evaluate(state, RigObservations.FromSnapshot(snapshot), o, now, inMaintenance);
+
+    /// <summary>
+    /// Evaluates one observation of the rig. An unknown observation (no fresh data) holds: nothing trips, nothing
+    /// clears, the episode timers stay as they were.
+    /// </summary>
+    public static GuardVerdict Evaluate(FaultGuardState state, RigObservation rig, FaultGuardOptions o, DateTimeOffset now, bool inMaintenance)
     {
+        if (!rig.Known)
+        {
+            return new GuardVerdict(state, new Dictionary<string, string>(), false, null, false) { Unknown = rig.Problem ?? "rig health unknown" };
+        }
+
         var active = new Dictionary<string, string>(StringComparer.Ordinal);
-        var gpu = snapshot.Gpu;
-        if (o.NvmlUnavailable && gpu is { NvmlUp: false })
+        if (o.AgentDown && rig.AgentDown is { } agentDown)
         {
-            active[NvmlUnavailable] = gpu.Problem ?? "NVML unavailable";
+            active[AgentDown] = agentDown;
         }
 
-        if (o.GpuLost && gpu is { NvmlUp: true } && gpu.Gpus.Where(g => !g.Up).ToList() is { Count: > 0 } down)
+        if (o.NvmlUnavailable && rig.NvmlDown is { } nvmlDown)
         {
-            active[GpuLost] = string.Join(", ", down.Select(g => $"GPU {g.Identity.Index} {g.DownReason}"));
+            active[NvmlUnavailable] = nvmlDown;
         }
 
-        if (gpu is not null && o.CriticalXids.Count > 0)
+        if (o.GpuLost && rig.NvmlDown is null && rig.LostGpus.Count > 0)
         {
-            var recent = gpu.Xids.Where(x => o.CriticalXids.Contains((int)x.Xid) && now - x.LastSeen <= o.HoldFor + Recent).ToList();
+            active[GpuLost] = string.Join(", ", rig.LostGpus);
+        }
+
+        if (o.CriticalXids.Count > 0)
+        {
+            var recent = rig.Xids.Where(x => o.CriticalXids.Contains((int)x.Xid) && now - x.LastSeen <= o.HoldFor + Recent).ToList();
             if (recent.Count > 0)
             {
                 active[CriticalXid] = string.Join(", ", recent.Select(x => string.Create(CultureInfo.InvariantCulture, $"XID {x.Xid} on GPU {x.GpuIndex}")));
@@ -121,14 +143,8 @@ public static class FaultGuard
 
         var eccSeen = new Dictionary<string, ulong>(state.EccSeen, StringComparer.Ordinal);
         var eccRose = new Dictionary<string, DateTimeOffset>(state.EccRoseAt, StringComparer.Ordinal);
-        foreach (var reading in gpu?.Gpus ?? [])
+        foreach (var (uuid, count) in rig.EccUncorrected)
         {
-            if (reading.EccVolatileUncorrected is not { } count)
-            {
-                continue;
-            }
-
-            var uuid = reading.Identity.Uuid;
             if (eccSeen.TryGetValue(uuid, out var before) && count > before)
             {
                 eccRose[uuid] = now;
@@ -142,14 +158,14 @@ public static class FaultGuard
             active[EccUncorrectable] = "uncorrectable ECC errors rising on " + string.Join(", ", rising.Select(r => r.Key));
         }
 
-        if (o.DockerDown && snapshot.Docker is { Up: false } docker)
+        if (o.DockerDown && rig.DockerDown is { } dockerDown)
         {
-            active[DockerDown] = docker.Problem ?? "Docker unreachable";
+            active[DockerDown] = dockerDown;
         }
 
         var requestCleanup = false;
         var cleanupAt = state.CleanupAt;
-        if (snapshot.Disk is { TotalBytes: > 0 } disk && (double)disk.AvailableBytes / disk.TotalBytes < o.MinFreeDiskRatio)
+        if (rig.Disk is { TotalBytes: > 0 } disk && (double)disk.AvailableBytes / disk.TotalBytes < o.MinFreeDiskRatio)
         {
             // First ask Vast to delete expired storage contracts; act only if space stays low after that.
             if (cleanupAt is null)
@@ -202,5 +218,25 @@ public static class FaultGuard
         }
 
         return new GuardVerdict(next with { ClearSince = clearSince }, active, requestCleanup, null, false);
+    }
+}
+
+/// <summary>The rig observation of the local snapshot (standalone and rig roles).</summary>
+public static class RigObservations
+{
+    public static RigObservation FromSnapshot(HostSnapshot snapshot)
+    {
+        var gpu = snapshot.Gpu;
+        return new RigObservation
+        {
+            NvmlDown = gpu is { NvmlUp: false } ? gpu.Problem ?? "NVML unavailable" : null,
+            LostGpus = gpu is { NvmlUp: true } ? [.. gpu.Gpus.Where(g => !g.Up).Select(g => $"GPU {g.Identity.Index} {g.DownReason}")] : [],
+            Xids = gpu is null ? [] : [.. gpu.Xids.Select(x => new RigXid(x.Xid, x.GpuIndex, x.LastSeen))],
+            EccUncorrected = gpu is null
+                ? new Dictionary<string, ulong>()
+                : gpu.Gpus.Where(g => g.EccVolatileUncorrected is not null).GroupBy(g => g.Identity.Uuid).ToDictionary(g => g.Key, g => g.First().EccVolatileUncorrected!.Value, StringComparer.Ordinal),
+            DockerDown = snapshot.Docker is { Up: false } docker ? docker.Problem ?? "Docker unreachable" : null,
+            Disk = snapshot.Disk is { } disk ? new RigDisk(disk.Path, disk.AvailableBytes, disk.TotalBytes) : null,
+        };
     }
 }

@@ -21,6 +21,7 @@ public sealed class MaintenanceCoordinator(
     ManagementStateStore managementState,
     DecisionJournal journal,
     MaintenanceMetrics metrics,
+    SnapshotStore snapshots,
     IOptions<MaintenanceOptions> maintenanceOptions,
     IOptions<FaultGuardOptions> guardOptions,
     IOptions<ManagementOptions> managementOptions,
@@ -28,6 +29,10 @@ public sealed class MaintenanceCoordinator(
     ILogger<MaintenanceCoordinator> logger) : IListingConstraintSource
 {
     private static readonly TimeSpan StartTolerance = TimeSpan.FromMinutes(2);
+    private string? _healthUnknown;
+
+    /// <summary>Why the fault guard held at the last step for lack of rig health (null when health was known).</summary>
+    public string? HealthUnknown => _healthUnknown;
 
     /// <summary>The guard's state as persisted (for status and doctor).</summary>
     public FaultGuardState GuardState() => guardStore.Load();
@@ -74,8 +79,9 @@ public sealed class MaintenanceCoordinator(
     }
 
     /// <summary>Advances windows and the guard (persisting when <paramref name="apply"/>; Vast calls go through the cycle's mutation path) and returns the listing constraints.</summary>
-    public async Task<ListingConstraints> StepAsync(VastMachine machine, HostSnapshot snapshot, MutationCycle cycle, bool apply, CancellationToken cancellationToken)
+    public async Task<ListingConstraints> StepAsync(VastMachine machine, RigObservation? health, MutationCycle cycle, bool apply, CancellationToken cancellationToken)
     {
+        var rig = health ?? RigObservations.FromSnapshot(snapshots.Current);
         var now = time.GetUtcNow();
         var o = maintenanceOptions.Value;
         var dryRun = cycle.DryRun;
@@ -137,8 +143,22 @@ public sealed class MaintenanceCoordinator(
         var guardState = guardStore.Load();
         if (guard.Enabled)
         {
-            var verdict = FaultGuard.Evaluate(guardState, snapshot, guard, now, inWindow || vastWindowNow);
+            var verdict = FaultGuard.Evaluate(guardState, rig, guard, now, inWindow || vastWindowNow);
             guardState = verdict.State;
+            if (verdict.Unknown != _healthUnknown)
+            {
+                if (verdict.Unknown is { } why)
+                {
+                    MaintenanceLog.GuardHolding(logger, cycle.MachineId, why);
+                }
+                else
+                {
+                    MaintenanceLog.GuardHealthKnown(logger, cycle.MachineId);
+                }
+
+                _healthUnknown = verdict.Unknown;
+            }
+
             if (verdict.RequestCleanup && apply)
             {
                 await CleanupAsync(cycle, cancellationToken).ConfigureAwait(false);

@@ -22,4 +22,10 @@ internal static partial class MaintenanceLog
 
     [LoggerMessage(6005, LogLevel.Warning, "Maintenance window {Id} deferred: {Why}")]
     public static partial void WindowDeferred(ILogger logger, string id, string why);
+
+    [LoggerMessage(6006, LogLevel.Warning, "Fault guard holds machine {MachineId} (no trip, no clear): {Why}")]
+    public static partial void GuardHolding(ILogger logger, long machineId, string why);
+
+    [LoggerMessage(6007, LogLevel.Information, "Fault guard: machine {MachineId}'s rig health is known again")]
+    public static partial void GuardHealthKnown(ILogger logger, long machineId);
 }

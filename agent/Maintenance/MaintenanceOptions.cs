@@ -101,6 +101,9 @@ public sealed class FaultGuardOptions
 
     public bool EccUncorrectable { get; set; } = true;
 
+    /// <summary>Trip when the rig agent itself stops answering Prometheus's scrapes (controller role; a standalone agent is its own rig).</summary>
+    public bool AgentDown { get; set; } = true;
+
     /// <summary>XID codes that count as a fault (within <see cref="HoldFor"/> + one interval of being seen).</summary>
     public List<int> CriticalXids { get; set; } = [48, 62, 64, 74, 79, 95, 119, 120];
 

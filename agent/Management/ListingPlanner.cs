@@ -32,7 +32,12 @@ public interface IListingConstraintSource
     /// Advances (persisting when <paramref name="apply"/>; its calls to Vast go through the cycle's
     /// <see cref="MutationPath"/>, so dry-run and holds apply) and returns the constraints.
     /// </summary>
-    Task<ListingConstraints> StepAsync(VastMachine machine, Kernel.HostSnapshot snapshot, MutationCycle cycle, bool apply, CancellationToken cancellationToken);
+    /// <param name="machine">The machine as just read.</param>
+    /// <param name="health">The rig's health (controller: from Prometheus); null = the local snapshot's.</param>
+    /// <param name="cycle">The cycle's mutation path.</param>
+    /// <param name="apply">False for <c>plan</c>.</param>
+    /// <param name="cancellationToken">Cancels the step.</param>
+    Task<ListingConstraints> StepAsync(VastMachine machine, Kernel.RigObservation? health, MutationCycle cycle, bool apply, CancellationToken cancellationToken);
 }
 
 /// <summary>What maintenance and the fault guard require of the listing this cycle.</summary>

@@ -22,19 +22,24 @@ public sealed class ManagementMetrics
     private readonly Gauge _lastReconcile;
     private readonly Gauge _budget;
 
-    public ManagementMetrics(IAgentMetrics metrics)
+    private readonly string[]? _machineLabels;
+
+    /// <param name="metrics">The agent's registry.</param>
+    /// <param name="perMachine">Label the per-machine gauges with <c>machine_id</c> and <c>hostname</c> (controller: many machines).</param>
+    public ManagementMetrics(IAgentMetrics metrics, bool perMachine = false)
     {
         _metrics = metrics;
         var f = metrics.Factory;
+        _machineLabels = perMachine ? ["machine_id", "hostname"] : null;
         _decisions = f.CreateCounter("vasthost_management_decisions_total", "Reconcile decisions by field (gpu price, min bid, end date, listing, …), action (change, keep, hold) and reason.", ["kind", "action", "reason"]);
         _mutations = f.CreateCounter("vasthost_management_mutations_total", "Listing changes by endpoint and result (applied, failed, outcome_unknown, rate_limited, circuit_open, skipped_budget, dry_run).", ["endpoint", "result"]);
-        _desired = f.CreateGauge("vasthost_management_desired_gpu_price_dollars_per_hour", "The GPU price the agent wants listed now (after every guard), $/GPU-hour.");
-        _target = f.CreateGauge("vasthost_management_target_gpu_price_dollars_per_hour", "The strategy's price before the step limit, hysteresis and cooldown, $/GPU-hour.");
-        _market = f.CreateGauge("vasthost_management_market_price_dollars_per_hour", "The market value used (percentile of peers or of the market metrics), host side, $/GPU-hour.");
-        _peers = f.CreateGauge("vasthost_management_market_peers", "Comparable offers found at the last market search (own machines excluded).");
+        _desired = f.CreateGauge("vasthost_management_desired_gpu_price_dollars_per_hour", "The GPU price the agent wants listed now (after every guard), $/GPU-hour.", _machineLabels ?? []);
+        _target = f.CreateGauge("vasthost_management_target_gpu_price_dollars_per_hour", "The strategy's price before the step limit, hysteresis and cooldown, $/GPU-hour.", _machineLabels ?? []);
+        _market = f.CreateGauge("vasthost_management_market_price_dollars_per_hour", "The market value used (percentile of peers or of the market metrics), host side, $/GPU-hour.", _machineLabels ?? []);
+        _peers = f.CreateGauge("vasthost_management_market_peers", "Comparable offers found at the last market search (own machines excluded).", _machineLabels ?? []);
         _dryRun = f.CreateGauge("vasthost_management_dry_run", "1 while management only decides and journals (management.dryRun), 0 when it changes the listing.");
-        _lastReconcile = f.CreateGauge("vasthost_management_last_reconcile_timestamp_seconds", "When the listing was last reconciled.");
-        _budget = f.CreateGauge("vasthost_management_mutation_budget_remaining", "Changes still allowed in the rolling hour (management.mutationBudgetPerHour).");
+        _lastReconcile = f.CreateGauge("vasthost_management_last_reconcile_timestamp_seconds", "When the listing was last reconciled.", _machineLabels ?? []);
+        _budget = f.CreateGauge("vasthost_management_mutation_budget_remaining", "Changes still allowed in the rolling hour (management.mutationBudgetPerHour).", _machineLabels ?? []);
     }
 
     public void Decision(string kind, string action, string reason)
@@ -49,31 +54,32 @@ public sealed class ManagementMetrics
         _metrics.Changed();
     }
 
-    public void Reconciled(DateTimeOffset at, bool dryRun, PriceDecision price, VastMachine machine, MarketSnapshot? market, int mutationsLastHour, int budget)
+    public void Reconciled(long machineId, string? hostname, DateTimeOffset at, bool dryRun, PriceDecision price, VastMachine machine, MarketSnapshot? market, int mutationsLastHour, int budget)
     {
-        _lastReconcile.Set(at.ToUnixTimeMilliseconds() / 1000.0);
+        string[] labels = _machineLabels is null ? [] : [machineId.ToString(System.Globalization.CultureInfo.InvariantCulture), hostname ?? ""];
+        _lastReconcile.WithLabels(labels).Set(at.ToUnixTimeMilliseconds() / 1000.0);
         _dryRun.Set(dryRun ? 1 : 0);
         if ((price.Action == PriceAction.Change ? price.Price : machine.ListedGpuCost) is { } desired)
         {
-            _desired.Set(desired);
+            _desired.WithLabels(labels).Set(desired);
         }
 
         if (price.Target is { } target)
         {
-            _target.Set(target);
+            _target.WithLabels(labels).Set(target);
         }
 
         if (price.MarketValue is { } value)
         {
-            _market.Set(value);
+            _market.WithLabels(labels).Set(value);
         }
 
         if (market is not null)
         {
-            _peers.Set(market.PeerPrices.Count);
+            _peers.WithLabels(labels).Set(market.PeerPrices.Count);
         }
 
-        _budget.Set(Math.Max(0, budget - mutationsLastHour));
+        _budget.WithLabels(labels).Set(Math.Max(0, budget - mutationsLastHour));
         _metrics.Changed();
     }
 }

@@ -33,7 +33,7 @@ internal sealed class ManagementService(IServiceProvider services, LoopHealth lo
             return; // management.enabled (with vast.enabled) is false: the agent only reads
         }
 
-        var reconciler = services.GetRequiredService<Reconciler>();
+        var reconciler = services.GetRequiredService<IReconcileDriver>();
         var journal = services.GetRequiredService<DecisionJournal>();
 
         if (o.DryRun)
@@ -72,12 +72,12 @@ internal sealed class ManagementService(IServiceProvider services, LoopHealth lo
 
             // Any exception but the shutdown's cancellation is logged once per cause, counted and reported by
             // /healthz; the loop goes on at its normal interval (never faster: every reconcile reads the machine).
-            ReconcileReport? report = null;
+            IReadOnlyList<ReconcileReport> reports = [];
             var ok = false;
             Volatile.Write(ref inFlight, true);
             try
             {
-                ok = await loops.RunAsync(LoopName, async _ => report = await reconciler.RunAsync(apply: true, dryRun: o.DryRun, reconcileCts.Token).ConfigureAwait(false), stoppingToken).ConfigureAwait(false);
+                ok = await loops.RunAsync(LoopName, async _ => reports = await reconciler.RunCycleAsync(apply: true, dryRun: o.DryRun, reconcileCts.Token).ConfigureAwait(false), stoppingToken).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
@@ -90,7 +90,7 @@ internal sealed class ManagementService(IServiceProvider services, LoopHealth lo
 
             var jitter = o.ReconcileInterval.TotalSeconds * o.Jitter * ((Random.Shared.NextDouble() * 2) - 1);
             delay = TimeSpan.FromSeconds(o.ReconcileInterval.TotalSeconds + jitter);
-            if (ok && report?.BackOff is { } backOff && backOff > TimeSpan.Zero)
+            if (ok && reports.Where(r => r.BackOff > TimeSpan.Zero).MaxBy(r => r.BackOff) is { BackOff: { } backOff } report)
             {
                 // A 429 back-off pushes the next cycle out; the end of a quarantine is worth a read as soon as it passes.
                 delay = report.Results.Any(r => r.Result == MutationResult.HeldQuarantine || r.Result == MutationResult.OutcomeUnknown)

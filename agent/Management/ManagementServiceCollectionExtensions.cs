@@ -25,9 +25,11 @@ public static class ManagementServiceCollectionExtensions
             sp.GetRequiredService<IOptions<AgentOptions>>().Value.StateDirectory,
             sp.GetRequiredService<IOptions<ManagementOptions>>().Value.JournalMaxBytes));
         services.TryAddSingleton<MarketData>();
-        services.TryAddSingleton<ManagementMetrics>();
+        services.TryAddSingleton(sp => new ManagementMetrics(sp.GetRequiredService<IAgentMetrics>(),
+            perMachine: sp.GetRequiredService<IOptions<AgentOptions>>().Value.Role == AgentRole.Controller));
         services.TryAddSingleton<MutationPath>();
         services.TryAddSingleton<Reconciler>();
+        services.TryAddSingleton<IReconcileDriver>(sp => sp.GetRequiredService<Reconciler>());
         services.TryAddSingleton<ManagementService>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, ManagementService>(sp => sp.GetRequiredService<ManagementService>()));
         return services;

@@ -38,7 +38,7 @@ public sealed partial class Reconciler(
     IOptions<ManagementOptions> options,
     TimeProvider time,
     ILogger<Reconciler> logger,
-    IListingConstraintSource? maintenance = null) : IDisposable
+    IListingConstraintSource? maintenance = null) : IReconcileDriver, IDisposable
 {
     private readonly SemaphoreSlim _gate = new(1, 1);
     private MarketSnapshot? _market;
@@ -48,6 +48,10 @@ public sealed partial class Reconciler(
 
     /// <summary>The last market snapshot (for plan output and metrics).</summary>
     public MarketSnapshot? Market => _market;
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<ReconcileReport>> RunCycleAsync(bool apply, bool dryRun, CancellationToken cancellationToken) =>
+        [await RunAsync(apply, dryRun, cancellationToken).ConfigureAwait(false)];
 
     /// <summary>Runs one reconcile. With <paramref name="apply"/> false (plan) nothing is changed and nothing is journaled.</summary>
     public async Task<ReconcileReport> RunAsync(bool apply, bool dryRun, CancellationToken cancellationToken)
@@ -86,6 +90,53 @@ public sealed partial class Reconciler(
             return Problem(now, dryRun, null, ex.Message, apply, ex.RetryAfter);
         }
 
+        var target = new ManagedMachine(id, machine.Hostname, "", o, store, mutations, maintenance);
+        if (o.Pricing.Strategy == PricingStrategy.Market && (_market is null || now - _market.FetchedAt >= o.Pricing.Market.RefreshInterval))
+        {
+            try
+            {
+                var (market, hostId) = await marketData.FetchAsync(machine, store.Load().HostId, o.Pricing.Market, now, cancellationToken).ConfigureAwait(false);
+                _market = market;
+                _marketProblem = null;
+                if (apply && hostId != store.Load().HostId && store.Read().Recovery is null)
+                {
+                    store.Update(s => s with { HostId = hostId });
+                }
+            }
+            catch (VastApiException ex)
+            {
+                _marketProblem = ex.Message; // the last snapshot (if any) ages; the engine holds once it is stale
+            }
+        }
+
+        return await ReconcileAsync(target, machine, _market, _marketProblem, null, apply, dryRun, rereadAfterChange: true, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Decides and (with <paramref name="apply"/>) carries out one machine's cycle from a fresh read of it: state
+    /// recovery, maintenance and the fault guard, price, listing, min bid, default job. The caller serialises cycles
+    /// of one machine.
+    /// </summary>
+    /// <param name="target">The machine, its policy and state.</param>
+    /// <param name="machine">The machine as just read.</param>
+    /// <param name="market">The market snapshot of the machine's class (null: none yet).</param>
+    /// <param name="marketProblem">Why the last market search failed (null when it did not).</param>
+    /// <param name="health">The rig's health (controller: from Prometheus); null = the local snapshot's.</param>
+    /// <param name="apply">False for <c>plan</c>.</param>
+    /// <param name="dryRun">Decide and journal only.</param>
+    /// <param name="rereadAfterChange">Read the machine again after a change was sent (standalone: for the metrics).</param>
+    /// <param name="cancellationToken">Cancels the cycle.</param>
+    /// <param name="holdBudget">Set when an account-wide budget is spent: no mutation this cycle, and why.</param>
+    public async Task<ReconcileReport> ReconcileAsync(
+        ManagedMachine target, VastMachine machine, MarketSnapshot? market, string? marketProblem, RigObservation? health,
+        bool apply, bool dryRun, bool rereadAfterChange, CancellationToken cancellationToken, string? holdBudget = null)
+    {
+        var o = target.Options;
+        var store = target.State;
+        var mutations = target.Mutations;
+        var maintenance = target.Constraints;
+        var id = target.Id;
+        var now = time.GetUtcNow();
         // An unusable state file (found now, or earlier by this or another process) is re-established from this
         // fresh read before anything is decided, and nothing is changed on Vast in this cycle.
         var recovered = new List<string>();
@@ -115,6 +166,11 @@ public sealed partial class Reconciler(
         }
 
         var cycle = mutations.Begin(id, now, dryRun, persist: apply);
+        if (holdBudget is not null)
+        {
+            cycle.Hold(MutationResult.SkippedBudget, holdBudget);
+        }
+
         if (recovered.Count > 0)
         {
             var what = string.Join("; ", recovered);
@@ -129,28 +185,10 @@ public sealed partial class Reconciler(
 
         var constraints = maintenance is null
             ? ListingConstraints.None
-            : await maintenance.StepAsync(machine, snapshots.Current, cycle, apply, cancellationToken).ConfigureAwait(false);
+            : await maintenance.StepAsync(machine, health, cycle, apply, cancellationToken).ConfigureAwait(false);
         if (apply)
         {
             state = store.Load(); // maintenance may have noted that the agent holds the listing
-        }
-
-        if (o.Pricing.Strategy == PricingStrategy.Market && (_market is null || now - _market.FetchedAt >= o.Pricing.Market.RefreshInterval))
-        {
-            try
-            {
-                var (market, hostId) = await marketData.FetchAsync(machine, state.HostId, o.Pricing.Market, now, cancellationToken).ConfigureAwait(false);
-                _market = market;
-                _marketProblem = null;
-                if (apply && hostId != state.HostId)
-                {
-                    state = store.Update(s => s with { HostId = hostId });
-                }
-            }
-            catch (VastApiException ex)
-            {
-                _marketProblem = ex.Message; // the last snapshot (if any) ages; the engine holds once it is stale
-            }
         }
 
         var occupancy = machine.OccupancyCounts();
@@ -163,19 +201,19 @@ public sealed partial class Reconciler(
             state.BusySince is { } since ? now - since : TimeSpan.Zero,
             state.LastPriceChangeAt,
             now,
-            o.Pricing.Strategy == PricingStrategy.Market ? _market : null);
+            o.Pricing.Strategy == PricingStrategy.Market ? market : null);
         var price = PricingEngine.Decide(input, o.Pricing);
-        if (price.Reason is "market_missing" && _marketProblem is not null)
+        if (price.Reason is "market_missing" && marketProblem is not null)
         {
-            price = price with { Explanation = price.Explanation + " (" + _marketProblem + ")" };
+            price = price with { Explanation = price.Explanation + " (" + marketProblem + ")" };
         }
 
-        var plan = ListingPlanner.Plan(machine, price, o, state, _market, now, constraints);
+        var plan = ListingPlanner.Plan(machine, price, o, state, market, now, constraints);
         if (apply)
         {
             var entries = plan.Items.Select(i => JournalEntries.Entry(now, i.Field, i.Action, i.Reason, dryRun, i.Explanation, i.Current, i.Desired,
                 rule: i.Field == "gpu price" ? price.Rule : null,
-                inputs: i.Field == "gpu price" ? Inputs(price, machine, rented, input.IdleFor, _market) : null,
+                inputs: i.Field == "gpu price" ? Inputs(price, machine, rented, input.IdleFor, market) : null,
                 machineId: id)).ToList();
             journal.Write(entries);
             foreach (var item in plan.Items)
@@ -188,7 +226,7 @@ public sealed partial class Reconciler(
                 await mutations.ExecuteAsync(cycle, mutation, cancellationToken, (s, at) => Applied(s, mutation, price, at)).ConfigureAwait(false);
             }
 
-            if (cycle.Sent)
+            if (cycle.Sent && rereadAfterChange)
             {
                 try
                 {
@@ -202,7 +240,7 @@ public sealed partial class Reconciler(
             }
         }
 
-        metrics.Reconciled(now, dryRun, price, plan.Machine, _market, store.Load().Mutations.Count(t => now - t < TimeSpan.FromHours(1)), o.MutationBudgetPerHour);
+        metrics.Reconciled(id, target.Hostname, now, dryRun, price, plan.Machine, market, store.Load().Mutations.Count(t => now - t < TimeSpan.FromHours(1)), o.MutationBudgetPerHour);
         return new ReconcileReport(now, dryRun, id, null, plan, cycle.Results, cycle.BackOff) { Recovered = recovered };
     }
 

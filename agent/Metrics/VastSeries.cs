@@ -9,7 +9,7 @@ namespace VastHostAgent.Metrics;
 internal sealed class VastSeries : ISnapshotSeries
 {
     private const double GiB = 1024.0 * 1024 * 1024;
-    private static readonly string[] M = ["machine_id"];
+    private static readonly string[] M = ["machine_id", "hostname"];
 
     private readonly Gauge _up;
     private readonly Gauge _identified;
@@ -57,8 +57,8 @@ internal sealed class VastSeries : ISnapshotSeries
         _verified = f.Gauge("vasthost_vast_machine_verified", "1 when the machine's verification is 'verified'.", M);
         _reliability = f.Gauge("vasthost_vast_machine_reliability_ratio", "Vast's reliability score (reliability2), 0 to 1.", M);
         _gpus = f.Gauge("vasthost_vast_machine_gpus", "GPUs of the machine as Vast counts them.", M);
-        _occupancy = f.Gauge("vasthost_vast_machine_gpu_occupancy", "GPUs by occupancy (gpu_occupancy tokens): free, on_demand, interruptible, reserved, other.", ["machine_id", "state"]);
-        _rentals = f.Gauge("vasthost_vast_machine_rentals", "Client contracts by type (on_demand, interruptible) and status (running, stopped).", ["machine_id", "type", "status"]);
+        _occupancy = f.Gauge("vasthost_vast_machine_gpu_occupancy", "GPUs by occupancy (gpu_occupancy tokens): free, on_demand, interruptible, reserved, other.", ["machine_id", "hostname", "state"]);
+        _rentals = f.Gauge("vasthost_vast_machine_rentals", "Client contracts by type (on_demand, interruptible) and status (running, stopped).", ["machine_id", "hostname", "type", "status"]);
         _clientEnd = f.Gauge("vasthost_vast_machine_client_end_timestamp_seconds", "Latest end date of the machine's active client contracts: stay online until then.", M);
         _reports = f.Gauge("vasthost_vast_machine_reports", "Renter reports filed against the machine (lifetime).", M);
         _maintenanceWindows = f.Gauge("vasthost_vast_machine_maintenance_windows", "Maintenance windows scheduled on Vast for the machine.", M);
@@ -98,50 +98,14 @@ internal sealed class VastSeries : ISnapshotSeries
         }
 
         var id = state.MachineId?.ToString(CultureInfo.InvariantCulture) ?? "";
-        if (state.Machine is { } m)
+        if (state.Machine is { } machine)
         {
-            _info.Set(1, id, m.Hostname ?? "", m.GpuName ?? "", m.Verification ?? "", m.DriverVersion ?? "");
-            _online.Set(m.Online ? 1 : 0, id);
-            _listed.Set(Bool(m.Listed), id);
-            _verified.Set(m.Verification is null ? null : m.Verification == "verified" ? 1 : 0, id);
-            _reliability.Set(m.Reliability2, id);
-            _gpus.Set(m.NumGpus, id);
-            foreach (var (occupancy, count) in m.OccupancyCounts())
-            {
-                _occupancy.Set(count, id, occupancy);
-            }
+            ApplyMachine(machine, id, state.Reports?.Count, state.MachineReadAt);
+        }
 
-            if (m.CurrentRentalsRunning is { } running && m.CurrentRentalsRunningOnDemand is { } runningOnDemand
-                && m.CurrentRentalsResident is { } resident && m.CurrentRentalsOnDemand is { } onDemand)
-            {
-                // vast-api.md §4 derived counts.
-                var interruptibleRunning = running - runningOnDemand;
-                _rentals.Set(runningOnDemand, id, "on_demand", "running");
-                _rentals.Set(Math.Max(0, onDemand - runningOnDemand), id, "on_demand", "stopped");
-                _rentals.Set(Math.Max(0, interruptibleRunning), id, "interruptible", "running");
-                _rentals.Set(Math.Max(0, resident - onDemand - interruptibleRunning), id, "interruptible", "stopped");
-            }
-
-            _clientEnd.Set(m.ClientEndDate, id);
-            _reports.Set(m.NumReports ?? state.Reports?.Count, id);
-            var windows = m.MachineMaintenance ?? [];
-            _maintenanceWindows.Set(windows.Count, id);
-            var now = _time.GetUtcNow().ToUnixTimeSeconds();
-            _maintenanceNext.Set(windows.Where(w => (w.EffectiveEnd ?? w.StartTime) > now).Min(w => w.StartTime), id);
-            _gpuPrice.Set(m.ListedGpuCost, id);
-            _storagePrice.Set(m.ListedStorageCost, id);
-            _uploadPrice.Set(m.ListedInetUpCost, id);
-            _downloadPrice.Set(m.ListedInetDownCost, id);
-            _minBid.Set(m.MinBidPrice, id);
-            _minChunk.Set(m.ListedMinGpuCount, id);
-            _endDate.Set(m.EndDate, id);
-            _discount.Set(m.CreditDiscountMax, id);
-            _volumeSize.Set(m.VolumeTotalSize * GiB, id);
-            _volumePrice.Set(m.ListedVolumeCost, id);
-            _defaultJob.Set(string.IsNullOrEmpty(m.BidImage) ? 0 : 1, id);
-            _defaultJobPrice.Set(m.BidGpuCost, id);
-            _earnDay.Set(m.EarnDay, id);
-            _lastRead.Set(state.MachineReadAt?.ToUnixTimeMilliseconds() / 1000.0, id);
+        foreach (var other in state.Machines ?? [])
+        {
+            ApplyMachine(other, other.EffectiveId.ToString(CultureInfo.InvariantCulture), null, state.MachinesReadAt);
         }
 
         if (state.Earnings?.PerDay is { } days)
@@ -159,6 +123,53 @@ internal sealed class VastSeries : ISnapshotSeries
 
         _balance.Set(state.User?.Balance ?? state.Earnings?.Current?.Balance);
         _credit.Set(state.User?.Credit ?? state.Earnings?.Current?.Credit);
+    }
+
+    private void ApplyMachine(VastMachine m, string id, int? reports, DateTimeOffset? readAt)
+    {
+        var host = m.Hostname?.Trim() ?? "";
+        _info.Set(1, id, host, m.GpuName ?? "", m.Verification ?? "", m.DriverVersion ?? "");
+        _online.Set(m.Online ? 1 : 0, id, host);
+        _listed.Set(Bool(m.Listed), id, host);
+        _verified.Set(m.Verification is null ? null : m.Verification == "verified" ? 1 : 0, id, host);
+        _reliability.Set(m.Reliability2, id, host);
+        _gpus.Set(m.NumGpus, id, host);
+        foreach (var (occupancy, count) in m.OccupancyCounts())
+        {
+            _occupancy.Set(count, id, host, occupancy);
+        }
+
+        if (m.CurrentRentalsRunning is { } running && m.CurrentRentalsRunningOnDemand is { } runningOnDemand
+            && m.CurrentRentalsResident is { } resident && m.CurrentRentalsOnDemand is { } onDemand)
+        {
+            // vast-api.md §4 derived counts.
+            var interruptibleRunning = running - runningOnDemand;
+            _rentals.Set(runningOnDemand, id, host, "on_demand", "running");
+            _rentals.Set(Math.Max(0, onDemand - runningOnDemand), id, host, "on_demand", "stopped");
+            _rentals.Set(Math.Max(0, interruptibleRunning), id, host, "interruptible", "running");
+            _rentals.Set(Math.Max(0, resident - onDemand - interruptibleRunning), id, host, "interruptible", "stopped");
+        }
+
+        _clientEnd.Set(m.ClientEndDate, id, host);
+        _reports.Set(m.NumReports ?? reports, id, host);
+        var windows = m.MachineMaintenance ?? [];
+        _maintenanceWindows.Set(windows.Count, id, host);
+        var now = _time.GetUtcNow().ToUnixTimeSeconds();
+        _maintenanceNext.Set(windows.Where(w => (w.EffectiveEnd ?? w.StartTime) > now).Min(w => w.StartTime), id, host);
+        _gpuPrice.Set(m.ListedGpuCost, id, host);
+        _storagePrice.Set(m.ListedStorageCost, id, host);
+        _uploadPrice.Set(m.ListedInetUpCost, id, host);
+        _downloadPrice.Set(m.ListedInetDownCost, id, host);
+        _minBid.Set(m.MinBidPrice, id, host);
+        _minChunk.Set(m.ListedMinGpuCount, id, host);
+        _endDate.Set(m.EndDate, id, host);
+        _discount.Set(m.CreditDiscountMax, id, host);
+        _volumeSize.Set(m.VolumeTotalSize * GiB, id, host);
+        _volumePrice.Set(m.ListedVolumeCost, id, host);
+        _defaultJob.Set(string.IsNullOrEmpty(m.BidImage) ? 0 : 1, id, host);
+        _defaultJobPrice.Set(m.BidGpuCost, id, host);
+        _earnDay.Set(m.EarnDay, id, host);
+        _lastRead.Set(readAt?.ToUnixTimeMilliseconds() / 1000.0, id, host);
     }
 
     private static double? Bool(bool? value) => value is null ? null : value.Value ? 1 : 0;

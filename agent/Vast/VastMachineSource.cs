@@ -15,6 +15,7 @@ internal sealed class VastMachineSource(
     VastMachineLocator locator,
     SnapshotStore snapshots,
     IOptions<VastOptions> options,
+    IOptions<AgentOptions> agent,
     TimeProvider time,
     ILogger<VastMachineSource> logger) : ISnapshotSource
 {
@@ -30,6 +31,11 @@ internal sealed class VastMachineSource(
 
     public async ValueTask<SourceResult> CollectAsync(CancellationToken cancellationToken)
     {
+        if (agent.Value.Role == AgentRole.Controller)
+        {
+            return await CollectAccountAsync(cancellationToken).ConfigureAwait(false);
+        }
+
         MachineIdentity identity;
         try
         {
@@ -88,6 +94,44 @@ internal sealed class VastMachineSource(
     }
 
     public HostSnapshot Clear(HostSnapshot snapshot) => snapshot.WithVast(null);
+
+    /// <summary>
+    /// The controller's poll: every machine of the account in one <c>GET /machines</c> (skipped when the fleet
+    /// reconcile read them recently), and the account's earnings and user at account cadence. Reports are per
+    /// machine and not read here (they would make reads grow with the machine count).
+    /// </summary>
+    private async Task<SourceResult> CollectAccountAsync(CancellationToken cancellationToken)
+    {
+        var readAt = time.GetUtcNow();
+        var known = snapshots.Current.Vast;
+        IReadOnlyList<VastMachine> machines;
+        if (known is { Up: true, Machines: { } recent, MachinesReadAt: { } at } && readAt - at < options.Value.PollInterval - TimeSpan.FromSeconds(5))
+        {
+            machines = recent;
+            readAt = at;
+        }
+        else
+        {
+            try
+            {
+                machines = await client.GetMachinesAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (VastApiException ex)
+            {
+                return Failed(ex.Message, (known ?? new VastState()) with { Up = false, Problem = ex.Message, Machines = null });
+            }
+        }
+
+        var state = await ReadAccountAsync(null, cancellationToken).ConfigureAwait(false);
+        state = state with { Up = true, Problem = null, Machines = machines, MachinesReadAt = readAt };
+        if (_lastProblem is not null)
+        {
+            VastLog.PollRecovered(logger);
+            _lastProblem = null;
+        }
+
+        return SourceResult.Success(s => s.WithVast(state));
+    }
 
     private SourceResult Failed(string problem, VastState state)
     {

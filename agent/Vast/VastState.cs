@@ -25,4 +25,9 @@ public sealed record VastState
     public VastUser? User { get; init; }
 
     public DateTimeOffset? AccountReadAt { get; init; }
+
+    /// <summary>Every machine of the account (controller role: one <c>GET /machines</c> per cycle); null otherwise.</summary>
+    public IReadOnlyList<VastMachine>? Machines { get; init; }
+
+    public DateTimeOffset? MachinesReadAt { get; init; }
 }

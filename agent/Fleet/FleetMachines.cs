@@ -1,0 +1,75 @@
+using System.Globalization;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using VastHostAgent.Kernel;
+using VastHostAgent.Maintenance;
+using VastHostAgent.Management;
+using VastHostAgent.Vast;
+
+namespace VastHostAgent.Fleet;
+
+/// <summary>
+/// The controller's managed machines, each with its own state under <c>{stateDirectory}/machines/{id}/</c>
+/// (management-state.json, maintenance.json, fault-guard.json: the same restart- and kill-safe files a
+/// standalone agent keeps) and its own mutation path, windows and guard. Built on first sight, rebuilt when its
+/// profile changes; one journal for the account (every line names its machine).
+/// </summary>
+public sealed class FleetMachines(
+    IVastClient client,
+    DecisionJournal journal,
+    ManagementMetrics managementMetrics,
+    IAgentMetrics agentMetrics,
+    MaintenanceHookRunner hooks,
+    SnapshotStore snapshots,
+    StateFileHealth stateFiles,
+    IOptions<AgentOptions> agent,
+    IOptions<VastOptions> vast,
+    TimeProvider time,
+    ILoggerFactory loggers)
+{
+    public const string DirectoryName = "machines";
+
+    private readonly Dictionary<long, (FleetPolicy Policy, ManagedMachine Machine)> _machines = [];
+
+    /// <summary>The state directory of one machine.</summary>
+    public static string DirectoryFor(string stateDirectory, long machineId) =>
+        Path.Combine(stateDirectory, DirectoryName, machineId.ToString(CultureInfo.InvariantCulture));
+
+    /// <summary>The machine's context under <paramref name="policy"/>.</summary>
+    public ManagedMachine For(long id, string? hostname, FleetPolicy policy)
+    {
+        if (_machines.TryGetValue(id, out var known) && ReferenceEquals(known.Policy, policy) && known.Machine.Hostname == hostname)
+        {
+            return known.Machine;
+        }
+
+        var directory = DirectoryFor(agent.Value.StateDirectory, id);
+        var management = Options.Create(policy.Management);
+        var state = new ManagementStateStore(directory, time, loggers.CreateLogger<ManagementStateStore>(), stateFiles);
+        var mutations = new MutationPath(client, state, journal, managementMetrics, management, vast, time, loggers.CreateLogger<MutationPath>());
+        var coordinator = new MaintenanceCoordinator(
+            mutations,
+            hooks,
+            new MaintenanceStore(directory, time, loggers.CreateLogger<MaintenanceStore>(), stateFiles),
+            new FaultGuardStore(directory, time, loggers.CreateLogger<FaultGuardStore>(), stateFiles),
+            state,
+            journal,
+            new MaintenanceMetrics(agentMetrics, managementMetrics, id, hostname),
+            snapshots,
+            Options.Create(policy.Maintenance),
+            Options.Create(policy.FaultGuard),
+            management,
+            time,
+            loggers.CreateLogger<MaintenanceCoordinator>());
+        var machine = new ManagedMachine(id, hostname, policy.Name, policy.Management, state, mutations, coordinator);
+        _machines[id] = (policy, machine);
+        return machine;
+    }
+
+    /// <summary>Mutations sent in the last hour across the account (from every machine's state).</summary>
+    public int MutationsInLastHour(DateTimeOffset now) =>
+        _machines.Values.Sum(m => m.Machine.State.Load().Mutations.Count(t => now - t < TimeSpan.FromHours(1)));
+
+    /// <summary>The machines built so far.</summary>
+    public IReadOnlyCollection<ManagedMachine> Known => [.. _machines.Values.Select(m => m.Machine)];
+}
