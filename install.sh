@@ -334,7 +334,7 @@ else
 // Check it with: sudo $SERVICE doctor --config /etc/$SERVICE/agent.json
 {
   "agent": {
-    // One rig of a fleet: telemetry only. It holds no Vast API key and makes no Vast call (no "vast"
+    // One rig of a fleet: telemetry only. It holds no Vast API key and makes no Vast call (no vast
     // section); the controller manages the listing and reads this rig's health from Prometheus.
     "role": "rig"
   },
