@@ -2,6 +2,8 @@
 # vast-host-agent installer: one command on a rig, idempotent (a re-run upgrades in place).
 #
 #   sudo ./install.sh --api-key-file PATH [--listen ADDR]   install or upgrade, enable and start
+#   sudo ./install.sh --role rig [--listen ADDR]            a fleet's rig: telemetry only, no API key
+#   sudo ./install.sh --role controller --api-key-file PATH a fleet's controller (one per account)
 #   sudo ./install.sh --dry-run ...                         print what would be done, change nothing
 #   sudo ./install.sh --uninstall                           remove it; keep configuration, key and state
 #   sudo ./install.sh --uninstall --purge                   remove configuration, key, state and user too
@@ -24,10 +26,18 @@ Installs vast-host-agent as a systemd service (binary in /usr/local/bin, unit in
 configuration in /etc/vast-host-agent, state in /var/lib/vast-host-agent), enables and starts it.
 
 Options:
+  --role ROLE          standalone (default): telemetry and the Vast side of this one machine.
+                       rig: one rig of a fleet; telemetry only, holds no API key and makes no Vast
+                       call (the unit has no credential); its Prometheus feeds the controller.
+                       controller: the Vast side of every machine of the account, rig health read
+                       from Prometheus (fleet section of agent.json); needs the API key.
+                       Written only into a new configuration (agent.role); an existing one must say
+                       the same role. See README.md, "One rig" and "Fleet".
   --api-key-file PATH  Your Vast API key (a file holding only the key). Stored as a root-only 0600
                        credential (/etc/vast-host-agent/credentials/vast-api-key) that systemd hands
-                       to the service (LoadCredential=). Without it the agent serves local telemetry
-                       only; a re-run with it adds or replaces the key.
+                       to the service (LoadCredential=). Required for --role controller (unless a
+                       key is already stored), refused for --role rig. Standalone without it serves
+                       local telemetry only; a re-run with it adds or replaces the key.
   --listen ADDR        Metrics endpoint, host:port (default 127.0.0.1:9470). Written only into a new
                        configuration: an existing /etc/vast-host-agent/agent.json is never changed.
   --binary PATH        Install this vast-host-agent binary instead of the tarball's (or building one).
@@ -50,6 +60,7 @@ say() { printf '==> %s\n' "$*"; }
 
 original_args="$*"
 root="/"
+role=""
 api_key_file=""
 listen=""
 binary=""
@@ -60,6 +71,8 @@ start=1
 
 while [ $# -gt 0 ]; do
     case "$1" in
+        --role) [ $# -ge 2 ] || die "--role needs standalone, rig or controller"; role="$2"; shift 2 ;;
+        --role=*) role="${1#*=}"; shift ;;
         --api-key-file) [ $# -ge 2 ] || die "--api-key-file needs a path"; api_key_file="$2"; shift 2 ;;
         --api-key-file=*) api_key_file="${1#*=}"; shift ;;
         --listen) [ $# -ge 2 ] || die "--listen needs host:port"; listen="$2"; shift 2 ;;
@@ -78,6 +91,10 @@ while [ $# -gt 0 ]; do
 done
 
 [ "$purge" -eq 0 ] || [ "$uninstall" -eq 1 ] || die "--purge goes with --uninstall"
+case "$role" in
+    ""|standalone|rig|controller) ;;
+    *) printf "install.sh: error: --role '%s': expected standalone, rig or controller\n" "$role" >&2; exit 2 ;;
+esac
 [ "$(id -u)" -eq 0 ] || die "must run as root (it installs a system service): sudo $0 $original_args"
 [ -d "$root" ] || die "--root $root is not a directory"
 root="$(cd "$root" && pwd)"
@@ -161,8 +178,33 @@ if [ -f "$P/lib/systemd/system/$SERVICE.service" ] || [ -f "$P/usr/lib/systemd/s
     die "$SERVICE is installed from the .deb package: upgrade it with apt/dpkg, or remove it (apt remove $SERVICE) before using install.sh"
 fi
 
+# The role: --role, else the existing configuration's agent.role, else standalone. The configuration is
+# never rewritten, so a --role that contradicts it stops here instead of installing a unit that does not fit.
+if [ -f "$CONF" ]; then
+    configured_role="$(sed -n 's/^[[:space:]]*"role"[[:space:]]*:[[:space:]]*"\([^"]*\)".*/\1/p' "$CONF" | head -n 1 | tr '[:upper:]' '[:lower:]')"
+    configured_role="${configured_role:-standalone}"
+    case "$configured_role" in
+        standalone|rig|controller) ;;
+        *) die "$CONF: agent.role '$configured_role' is not standalone, rig or controller" ;;
+    esac
+    if [ -n "$role" ] && [ "$role" != "$configured_role" ]; then
+        die "--role $role, but $CONF says role $configured_role (it is never rewritten): set \"role\": \"$role\" in its \"agent\" section (a rig has no \"vast\" section), or move it away to get a new one, then re-run"
+    fi
+    role="$configured_role"
+fi
+role="${role:-standalone}"
+
+# A rig's unit has no credential at all (it holds no key); standalone and controller get the key.
 unit_src="$SCRIPT_DIR/packaging/systemd/$SERVICE.service"
+[ "$role" = rig ] && unit_src="$SCRIPT_DIR/packaging/systemd/$SERVICE-rig.service"
 [ -f "$unit_src" ] || die "$unit_src is missing: run install.sh from the release tarball or a checkout"
+
+if [ "$role" = rig ] && [ -n "$api_key_file" ]; then
+    die "--role rig holds no Vast API key (the controller does the Vast side): drop --api-key-file"
+fi
+if [ "$role" = controller ] && [ -z "$api_key_file" ] && [ ! -s "$CRED" ]; then
+    die "--role controller needs the Vast API key of the account: --api-key-file PATH"
+fi
 
 if [ -n "$api_key_file" ]; then
     if [ ! -f "$api_key_file" ] || [ ! -r "$api_key_file" ]; then
@@ -196,7 +238,7 @@ if ! systemctl_quiet is-active "$SERVICE.service" && (exec 3<>"/dev/tcp/$tcp_hos
     die "port $port is in use by another program ($effective_listen): stop it, or pass --listen with a free port (or change metrics.listenAddress in $CONF)"
 fi
 
-if [ ! -e "$P/proc/driver/nvidia/version" ]; then
+if [ "$role" != controller ] && [ ! -e "$P/proc/driver/nvidia/version" ]; then
     warn "no NVIDIA driver found ($P/proc/driver/nvidia/version is missing): the agent installs and runs, and reports vasthost_nvml_up 0 until the driver is loaded"
 fi
 
@@ -228,7 +270,7 @@ fi
 
 upgrade=0
 [ -f "$BIN" ] && upgrade=1
-say "$([ "$upgrade" -eq 1 ] && echo upgrading || echo installing) $SERVICE $version into ${root}"
+say "$([ "$upgrade" -eq 1 ] && echo upgrading || echo installing) $SERVICE $version ($role) into ${root}"
 
 # Service user (system account, no login, no home) with read access to the Docker socket.
 if user_exists; then
@@ -237,7 +279,9 @@ else
     act useradd "${prefix_args[@]}" --system --user-group --no-create-home --home-dir "/var/lib/$SERVICE" \
         --shell /usr/sbin/nologin --comment "vast-host-agent service" "$SERVICE_USER"
 fi
-if [ -f "$P/etc/group" ] && grep -q '^docker:' "$P/etc/group"; then
+if [ "$role" = controller ]; then
+    : # the controller reads Vast and Prometheus, not containers: no docker group
+elif [ -f "$P/etc/group" ] && grep -q '^docker:' "$P/etc/group"; then
     if ! awk -F: '$1 == "docker" { print $4 }' "$P/etc/group" | tr ',' '\n' | grep -qx "$SERVICE_USER"; then
         act usermod "${prefix_args[@]}" --append --groups docker "$SERVICE_USER"
     fi
@@ -247,7 +291,7 @@ fi
 
 act rm -rf "$SHARE"
 act install -d -m 0755 "$P/usr/local/bin" "$P/etc/systemd/system" "$SHARE" "$CONF_DIR"
-act install -d -m 0700 "$CRED_DIR"
+[ "$role" = rig ] || act install -d -m 0700 "$CRED_DIR"
 act install -m 0755 "$binary" "$BIN"
 
 # The unit, pointed at /usr/local/bin (the .deb uses /usr/bin).
@@ -263,7 +307,11 @@ done
 act chmod -R u=rwX,go=rX "$SHARE"
 
 # The API key: a root-only credential; systemd hands it to the service, the CLI (as root) reads the file.
-if [ -n "$api_key_file" ]; then
+if [ "$role" = rig ]; then
+    if [ -s "$CRED" ]; then
+        warn "$CRED holds an API key from an earlier install; a rig never reads it: remove it (rm $CRED)"
+    fi
+elif [ -n "$api_key_file" ]; then
     tr -d '[:space:]' <"$api_key_file" | write_file "$CRED" 0600
     act chown 0:0 "$CRED"
     say "API key stored in $CRED (mode 0600, root)"
@@ -278,9 +326,75 @@ gid="$(id_in_root group "$SERVICE_USER" 2>/dev/null || true)"
 if [ -f "$CONF" ]; then
     say "keeping $CONF"
 else
-    vast_enabled=false
-    { [ -n "$api_key_file" ] || [ -s "$CRED" ]; } && vast_enabled=true
-    write_file "$CONF" 0640 <<EOF
+    case "$role" in
+        rig)
+            write_file "$CONF" 0640 <<EOF
+// vast-host-agent configuration, written by install.sh (never overwritten by a later install).
+// Every option, with its default and what it does: /usr/local/share/$SERVICE/agent.example.json
+// Check it with: sudo $SERVICE doctor --config /etc/$SERVICE/agent.json
+{
+  "agent": {
+    // One rig of a fleet: telemetry only. It holds no Vast API key and makes no Vast call (no vast
+    // section); the controller manages the listing and reads this rig's health from Prometheus.
+    "role": "rig"
+  },
+  "metrics": {
+    // The fleet's Prometheus scrapes this address: expose it to Prometheus only (firewall, VPN).
+    "listenAddress": "${listen:-127.0.0.1:9470}"
+  }
+}
+EOF
+            say "wrote $CONF (role rig: telemetry only, no API key)"
+            ;;
+        controller)
+            write_file "$CONF" 0640 <<EOF
+// vast-host-agent configuration, written by install.sh (never overwritten by a later install).
+// Every option, with its default and what it does: /usr/local/share/$SERVICE/agent.example.json;
+// the fleet section (machines, profiles) is described in /usr/local/share/$SERVICE/README.md, "Fleet".
+// Check it with: sudo $SERVICE doctor --config /etc/$SERVICE/agent.json
+{
+  "agent": {
+    // The fleet's controller: the Vast side of every machine of the account (one per account).
+    "role": "controller"
+  },
+  "metrics": {
+    "listenAddress": "${listen:-127.0.0.1:9470}"
+  },
+  // No GPUs or renters' containers here: the rigs' agents read those.
+  "gpu": {
+    "enabled": false
+  },
+  "docker": {
+    "enabled": false
+  },
+  "vast": {
+    "enabled": true,
+    // The service gets the key as the systemd credential "vast-api-key"; the CLI (as root) reads this file.
+    "apiKeyFile": "/etc/$SERVICE/credentials/vast-api-key"
+  },
+  "management": {
+    // The defaults for every managed machine (fleet.profiles override them key by key).
+    "enabled": true,
+    // New installs decide and journal every change without making it: read \`$SERVICE plan\`, then set false.
+    "dryRun": true
+  },
+  "fleet": {
+    // The Prometheus that scrapes every rig agent: rig health for the fault guard.
+    "prometheus": {
+      "url": "http://127.0.0.1:9090"
+    },
+    // Which machines are managed, with which profile; machines no entry selects are read-only.
+    // Entries: { "ids": [...], "hostname": "rig-4090-*", "gpuModel": "RTX 4090", "profile": "NAME" }.
+    "machines": []
+  }
+}
+EOF
+            say "wrote $CONF (role controller, management in dry-run, every machine read-only until fleet.machines selects it)"
+            ;;
+        *)
+            vast_enabled=false
+            { [ -n "$api_key_file" ] || [ -s "$CRED" ]; } && vast_enabled=true
+            write_file "$CONF" 0640 <<EOF
 // vast-host-agent configuration, written by install.sh (never overwritten by a later install).
 // Every option, with its default and what it does: /usr/local/share/$SERVICE/agent.example.json
 // Check it with: sudo $SERVICE doctor --config /etc/$SERVICE/agent.json
@@ -300,7 +414,9 @@ else
   }
 }
 EOF
-    say "wrote $CONF (management in dry-run)"
+            say "wrote $CONF (management in dry-run)"
+            ;;
+    esac
 fi
 if [ -n "$gid" ]; then
     act chown "0:$gid" "$CONF"
@@ -326,9 +442,21 @@ $SERVICE $version $([ "$dry_run" -eq 1 ] && echo "would be installed" || echo in
   metrics:  curl -s http://$local_host:$port/metrics | head
   check:    sudo $SERVICE doctor --config /etc/$SERVICE/agent.json
   config:   /etc/$SERVICE/agent.json (then: sudo systemctl restart $SERVICE)
-  pricing:  management starts in dry-run: sudo $SERVICE plan --config /etc/$SERVICE/agent.json
-  Grafana dashboards and Prometheus alert rules: /usr/local/share/$SERVICE/
+  role:     $role
 EOF
-if [ ! -s "$CRED" ] && [ -z "$api_key_file" ]; then
+case "$role" in
+    rig)
+        echo "  fleet:    no API key on this rig; add $local_host:$port (as Prometheus reaches it) to the fleet's Prometheus, which the controller reads"
+        ;;
+    controller)
+        echo "  fleet:    select the machines to manage in fleet.machines (README.md, \"Fleet\"); the others stay read-only"
+        echo "  pricing:  management starts in dry-run: sudo $SERVICE plan --config /etc/$SERVICE/agent.json"
+        ;;
+    *)
+        echo "  pricing:  management starts in dry-run: sudo $SERVICE plan --config /etc/$SERVICE/agent.json"
+        ;;
+esac
+echo "  Grafana dashboards and Prometheus alert rules: /usr/local/share/$SERVICE/"
+if [ "$role" = standalone ] && [ ! -s "$CRED" ] && [ -z "$api_key_file" ]; then
     echo "  Vast API: no key yet (local telemetry only): sudo ./install.sh --api-key-file PATH, then set \"vast\": { \"enabled\": true } in /etc/$SERVICE/agent.json"
 fi

@@ -51,6 +51,7 @@ install -d -m 0755 "$deb/DEBIAN" "$deb/usr/bin" "$deb/lib/systemd/system" "$deb/
     "$deb/usr/share/$name" "$deb/usr/share/doc/$name" "$deb/usr/share/man/man1"
 install -m 0755 "$binary" "$deb/usr/bin/$name"
 install -m 0644 "packaging/systemd/$name.service" "$deb/lib/systemd/system/$name.service"
+install -m 0644 "packaging/systemd/$name-rig.service" "$deb/lib/systemd/system/$name-rig.service"
 # The shipped configuration is the documented example (every option at its default: local telemetry
 # only, management off and in dry-run). A conffile: dpkg never overwrites a changed one.
 install -m 0644 packaging/config/agent.example.json "$deb/etc/$name/agent.json"

@@ -1,6 +1,7 @@
 // Checks the conventions of packaging/grafana/dashboards/*.json that the schema types cannot express:
 // provisioning settings, the datasource/host variables, unique panel ids with descriptions, Prometheus
-// targets on ${datasource}, only $host, $gpu and $__rate_interval in queries, instance=~"$host" on every
+// targets on ${datasource}, only $host, $hostname, $gpu and $__rate_interval in queries, instance=~"$host"
+// (or, for a fleet controller's per-machine series and vasthost_rig_info, hostname=~"$hostname") on every
 // selector, and every metric name documented in docs/metrics.md. Prints one line per problem; exit 1 if any.
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -24,16 +25,16 @@ function isDocumented(name) {
   return Boolean(h && documented.get(h[1]) === 'histogram');
 }
 
-const ALLOWED_VARS = new Set(['host', 'gpu', '__rate_interval']);
+const ALLOWED_VARS = new Set(['host', 'hostname', 'gpu', '__rate_interval']);
 function checkExpr(where, expr) {
   for (const m of expr.matchAll(/\$\{?([A-Za-z_][A-Za-z0-9_]*)/g)) {
-    if (!ALLOWED_VARS.has(m[1])) problems.push(`${where}: variable $${m[1]} (only $host, $gpu, $__rate_interval)`);
+    if (!ALLOWED_VARS.has(m[1])) problems.push(`${where}: variable $${m[1]} (only $host, $hostname, $gpu, $__rate_interval)`);
   }
   for (const m of expr.matchAll(/\b([a-zA-Z_:][a-zA-Z0-9_:]*)\s*(\{[^}]*\})?/g)) {
     const name = m[1];
     if (!name.startsWith('vasthost_')) continue;
     if (!isDocumented(name)) problems.push(`${where}: ${name} is not in docs/metrics.md`);
-    if (!m[2] || !m[2].includes('instance=~"$host"')) problems.push(`${where}: ${name} without instance=~"$host"`);
+    if (!m[2] || !(m[2].includes('instance=~"$host"') || m[2].includes('hostname=~"$hostname"'))) problems.push(`${where}: ${name} without instance=~"$host" (or hostname=~"$hostname")`);
   }
   if (/\$__range\b/.test(expr)) problems.push(`${where}: $__range`);
 }
@@ -56,7 +57,10 @@ for (const file of files) {
   if (vars.host?.type !== 'query') problems.push(at('query variable host missing'));
   for (const v of Object.values(vars)) {
     if (v.includeAll && v.allValue !== '.+') problems.push(at(`variable ${v.name}: includeAll without allValue ".+"`));
-    if (typeof v.query === 'string' && v.type === 'query') checkExpr(at(`variable ${v.name}`), v.query.replace(/^label_values\(vasthost_build_info, instance\)$/, ''));
+    // The host variable lists instances of one documented family itself (it cannot filter on $host).
+    const own = v.name === 'host' && /^label_values\((vasthost_[a-z0-9_]+), instance\)$/.exec(v.query ?? '');
+    if (own && !isDocumented(own[1])) problems.push(at(`variable host: ${own[1]} is not in docs/metrics.md`));
+    if (typeof v.query === 'string' && v.type === 'query' && !own) checkExpr(at(`variable ${v.name}`), v.query);
   }
   if (!(d.links ?? []).some((l) => /\/d\/vasthost-/.test(l.url ?? '') || l.tags?.includes('vasthost'))) problems.push(at('no link to the other VastHost dashboard'));
 

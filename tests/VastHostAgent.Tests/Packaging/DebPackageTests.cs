@@ -21,6 +21,7 @@ public sealed class DebPackageTests(ITestOutputHelper output)
         string Entry(string path) => Assert.Single(contents, l => l.EndsWith(" ./" + path, StringComparison.Ordinal));
         Assert.StartsWith("-rwxr-xr-x", Entry("usr/bin/vast-host-agent"), StringComparison.Ordinal);
         Assert.StartsWith("-rw-r--r--", Entry("lib/systemd/system/vast-host-agent.service"), StringComparison.Ordinal);
+        Assert.StartsWith("-rw-r--r--", Entry("lib/systemd/system/vast-host-agent-rig.service"), StringComparison.Ordinal);
         Assert.StartsWith("-rw-r--r--", Entry("etc/vast-host-agent/agent.json"), StringComparison.Ordinal);
         Entry("usr/share/doc/vast-host-agent/copyright");
         Entry("usr/share/doc/vast-host-agent/changelog.gz");
@@ -28,6 +29,7 @@ public sealed class DebPackageTests(ITestOutputHelper output)
         Entry("usr/share/vast-host-agent/prometheus/vast-host-agent.rules.yml");
         Entry("usr/share/vast-host-agent/grafana/dashboards/vast-host-fleet.json");
         Entry("usr/share/vast-host-agent/grafana/dashboards/vast-host-rig.json");
+        Entry("usr/share/vast-host-agent/grafana/dashboards/vast-host-agent-fleet.json");
 
         var info = (await Tools.RunAsync("dpkg-deb", "--field", deb, "Package", "Version", "Architecture", "Depends")).Stdout;
         Assert.Contains($"Version: {Version}", info, StringComparison.Ordinal);
@@ -41,7 +43,12 @@ public sealed class DebPackageTests(ITestOutputHelper output)
         var postinst = File.ReadAllText(Path.Combine(control, "postinst"));
         Assert.Contains("adduser --system", postinst, StringComparison.Ordinal);
         Assert.Contains("adduser --quiet vast-host-agent docker", postinst, StringComparison.Ordinal);
-        Assert.Contains("deb-systemd-helper enable vast-host-agent.service", postinst, StringComparison.Ordinal);
+        // The unit follows agent.role: a rig runs vast-host-agent-rig.service (no credential), the others vast-host-agent.service.
+        Assert.Contains("\"role\"", postinst, StringComparison.Ordinal);
+        Assert.Contains("rig) unit=vast-host-agent-rig.service; other=vast-host-agent.service", postinst, StringComparison.Ordinal);
+        Assert.Contains("*) unit=vast-host-agent.service; other=vast-host-agent-rig.service", postinst, StringComparison.Ordinal);
+        Assert.Contains("deb-systemd-helper enable \"$unit\"", postinst, StringComparison.Ordinal);
+        Assert.Contains("deb-systemd-helper disable \"$other\"", postinst, StringComparison.Ordinal);
 
         // The packaged binary and unit are the ones built and verified.
         var root = TestEnvironment.NewTempDirectory("debroot");
@@ -49,6 +56,8 @@ public sealed class DebPackageTests(ITestOutputHelper output)
         Assert.Equal(await File.ReadAllBytesAsync(PackageBuild.PublishedBinary()), await File.ReadAllBytesAsync(Path.Combine(root, "usr", "bin", "vast-host-agent")));
         Assert.Equal(File.ReadAllText(Path.Combine(TestEnvironment.RepositoryRoot, "packaging", "systemd", "vast-host-agent.service")),
             File.ReadAllText(Path.Combine(root, "lib", "systemd", "system", "vast-host-agent.service")));
+        Assert.Equal(File.ReadAllText(Path.Combine(TestEnvironment.RepositoryRoot, "packaging", "systemd", "vast-host-agent-rig.service")),
+            File.ReadAllText(Path.Combine(root, "lib", "systemd", "system", "vast-host-agent-rig.service")));
         Assert.Equal(File.ReadAllText(Path.Combine(TestEnvironment.RepositoryRoot, "packaging", "config", "agent.example.json")),
             File.ReadAllText(Path.Combine(root, "etc", "vast-host-agent", "agent.json")));
 

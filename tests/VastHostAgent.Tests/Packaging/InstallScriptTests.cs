@@ -271,4 +271,100 @@ public sealed class InstallScriptTests
         Assert.Equal("600", Mode(noDriver.P("/etc/vast-host-agent/credentials/vast-api-key")));
         Assert.Contains("--api-key-file", r.Stdout, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task Role_rig_asks_for_no_key_installs_a_unit_without_credential_and_a_rig_configuration()
+    {
+        var rig = NewRig();
+        var (exit, stdout, stderr) = await rig.InstallAsync("--role", "rig", "--binary", rig.Binary("1.0.0"));
+        Assert.True(exit == 0, stdout + stderr);
+
+        // No credential anywhere: not in the unit, no key file, not even the credentials directory.
+        var unit = File.ReadAllText(rig.P("/etc/systemd/system/vast-host-agent.service"));
+        Assert.DoesNotContain("Credential", unit, StringComparison.Ordinal);
+        Assert.Contains("\nExecStart=/usr/local/bin/vast-host-agent run --config /etc/vast-host-agent/agent.json\n", unit, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(rig.P("/etc/vast-host-agent/credentials")));
+
+        // The configuration: role rig, no vast section (so no Vast call and nothing to enable).
+        var config = File.ReadAllText(rig.P("/etc/vast-host-agent/agent.json"));
+        Assert.Contains("\"role\": \"rig\"", config, StringComparison.Ordinal);
+        Assert.DoesNotContain("\"vast\"", config, StringComparison.Ordinal);
+        Assert.DoesNotContain("apiKey", config, StringComparison.Ordinal);
+        Assert.Equal("640", Mode(rig.P("/etc/vast-host-agent/agent.json")));
+
+        // A rig still reads containers (docker group) and is enabled and started like any install; it never
+        // mentions a key.
+        Assert.Contains("vast-host-agent", Account(rig, "group", "docker")[3].Split(','));
+        Assert.Equal(["daemon-reload", "enable vast-host-agent.service", "restart vast-host-agent.service"], rig.SystemctlCalls.Where(c => !c.StartsWith("is-active", StringComparison.Ordinal)));
+        Assert.DoesNotContain("api-key", stdout + stderr, StringComparison.OrdinalIgnoreCase);
+        Assert.Contains("role:     rig", stdout, StringComparison.Ordinal);
+
+        // An upgrade without --role keeps the configuration's role (and its credential-free unit); a key is refused.
+        var upgrade = await rig.InstallAsync("--binary", rig.Binary("1.1.0"));
+        Assert.True(upgrade.ExitCode == 0, upgrade.Stdout + upgrade.Stderr);
+        Assert.DoesNotContain("Credential", File.ReadAllText(rig.P("/etc/systemd/system/vast-host-agent.service")), StringComparison.Ordinal);
+        Assert.Equal(config, File.ReadAllText(rig.P("/etc/vast-host-agent/agent.json")));
+        var withKey = await rig.InstallAsync("--role", "rig", "--api-key-file", rig.KeyFile, "--binary", rig.Binary("1.1.0"));
+        Assert.Equal(1, withKey.ExitCode);
+        Assert.Contains("--role rig holds no Vast API key", withKey.Stderr, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(rig.P("/etc/vast-host-agent/credentials")));
+    }
+
+    [Fact]
+    public async Task Role_controller_requires_the_key_and_writes_a_fleet_skeleton_in_dry_run_without_gpu_or_docker()
+    {
+        var rig = NewRig(nvidia: false);
+        var before = Tree(rig);
+        var noKey = await rig.InstallAsync("--role", "controller", "--binary", rig.Binary("1.0.0"));
+        Assert.Equal(1, noKey.ExitCode);
+        Assert.Contains("--role controller needs the Vast API key", noKey.Stderr, StringComparison.Ordinal);
+        Assert.Equal(before, Tree(rig));
+
+        var (exit, stdout, stderr) = await rig.InstallAsync("--role", "controller", "--api-key-file", rig.KeyFile, "--binary", rig.Binary("1.0.0"));
+        Assert.True(exit == 0, stdout + stderr);
+        Assert.Equal(Key, File.ReadAllText(rig.P("/etc/vast-host-agent/credentials/vast-api-key")));
+        Assert.Equal("600", Mode(rig.P("/etc/vast-host-agent/credentials/vast-api-key")));
+        Assert.Contains("\nLoadCredential=vast-api-key:/etc/vast-host-agent/credentials/vast-api-key\n",
+            File.ReadAllText(rig.P("/etc/systemd/system/vast-host-agent.service")), StringComparison.Ordinal);
+        Assert.DoesNotContain(Key, stdout + stderr, StringComparison.Ordinal);
+
+        var config = File.ReadAllText(rig.P("/etc/vast-host-agent/agent.json"));
+        Assert.Contains("\"role\": \"controller\"", config, StringComparison.Ordinal);
+        Assert.Matches("\"gpu\": \\{\\s+\"enabled\": false", config);
+        Assert.Matches("\"docker\": \\{\\s+\"enabled\": false", config);
+        Assert.Matches("\"vast\": \\{\\s+\"enabled\": true", config);
+        Assert.Contains("\"dryRun\": true", config, StringComparison.Ordinal);
+        Assert.Contains("\"fleet\": {", config, StringComparison.Ordinal);
+        Assert.Contains("\"url\": \"http://127.0.0.1:9090\"", config, StringComparison.Ordinal);
+        Assert.Contains("\"machines\": []", config, StringComparison.Ordinal);
+
+        // No GPUs or containers on a controller: no docker group, no warning about a missing NVIDIA driver.
+        Assert.DoesNotContain("vast-host-agent", Account(rig, "group", "docker")[3].Split(','));
+        Assert.DoesNotContain("NVIDIA", stderr, StringComparison.Ordinal);
+
+        // A re-run without the key keeps the stored one.
+        var again = await rig.InstallAsync("--role", "controller", "--binary", rig.Binary("1.0.0"));
+        Assert.True(again.ExitCode == 0, again.Stdout + again.Stderr);
+        Assert.Equal(Key, File.ReadAllText(rig.P("/etc/vast-host-agent/credentials/vast-api-key")));
+    }
+
+    [Fact]
+    public async Task An_unknown_role_exits_2_with_one_line_and_a_role_against_the_configuration_stops_before_any_change()
+    {
+        var rig = NewRig();
+        var before = Tree(rig);
+        var (exit, stdout, stderr) = await rig.InstallAsync("--role", "worker", "--binary", rig.Binary("1.0.0"));
+        Assert.Equal(2, exit);
+        Assert.Equal("", stdout);
+        Assert.Equal("install.sh: error: --role 'worker': expected standalone, rig or controller\n", stderr);
+        Assert.Equal(before, Tree(rig));
+
+        // Installed as standalone; asking for a rig now contradicts agent.json, which is never rewritten.
+        Assert.Equal(0, (await rig.InstallAsync("--api-key-file", rig.KeyFile, "--binary", rig.Binary("1.0.0"))).ExitCode);
+        var tree = Tree(rig);
+        var mismatch = await rig.InstallAsync("--role", "rig", "--binary", rig.Binary("1.0.0"));
+        Assert.Equal(1, mismatch.ExitCode);
+        Assert.Contains("says role standalone", mismatch.Stderr, StringComparison.Ordinal);
+        Assert.Equal(tree, Tree(rig));
+    }
 }

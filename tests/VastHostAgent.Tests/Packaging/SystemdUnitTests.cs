@@ -8,9 +8,10 @@ namespace VastHostAgent.Tests.Packaging;
 public sealed partial class SystemdUnitTests(ITestOutputHelper output)
 {
     private static readonly string Unit = Path.Combine(TestEnvironment.RepositoryRoot, "packaging", "systemd", "vast-host-agent.service");
+    private static readonly string RigUnit = Path.Combine(TestEnvironment.RepositoryRoot, "packaging", "systemd", "vast-host-agent-rig.service");
 
     /// <summary>A root with systemd's own units and executables at the unit's ExecStart and ExecReload paths.</summary>
-    private static string UnitRoot(string unitText)
+    private static string UnitRoot(string unitText, string unitName = "vast-host-agent.service")
     {
         var root = TestEnvironment.NewTempDirectory("unitroot");
         Directory.CreateDirectory(Path.Combine(root, "usr", "bin"));
@@ -18,7 +19,7 @@ public sealed partial class SystemdUnitTests(ITestOutputHelper output)
         Directory.CreateDirectory(Path.Combine(root, "bin"));
         File.Copy("/bin/kill", Path.Combine(root, "bin", "kill"));
         Directory.CreateDirectory(Path.Combine(root, "etc", "systemd", "system"));
-        File.WriteAllText(Path.Combine(root, "etc", "systemd", "system", "vast-host-agent.service"), unitText);
+        File.WriteAllText(Path.Combine(root, "etc", "systemd", "system", unitName), unitText);
         CopyDirectory("/lib/systemd/system", Path.Combine(root, "lib", "systemd", "system"));
         return root;
     }
@@ -80,6 +81,33 @@ public sealed partial class SystemdUnitTests(ITestOutputHelper output)
         output.WriteLine($"systemd-analyze security exposure: {score} ({match.Groups[2].Value})");
         Assert.InRange(score, 0, 2.0);
     }
+
+    [Fact]
+    public async Task The_rig_unit_is_the_same_unit_without_any_credential_and_passes_verify_and_security()
+    {
+        var rig = File.ReadAllText(RigUnit);
+        Assert.DoesNotContain("Credential", rig, StringComparison.Ordinal);
+
+        // Everything but the comments, the description and the credential is the same as the main unit's.
+        static string[] Settings(string text) => text.Split('\n')
+            .Where(l => !l.StartsWith('#') && !l.StartsWith("Description=", StringComparison.Ordinal) && !l.StartsWith("LoadCredential=", StringComparison.Ordinal))
+            .ToArray();
+        Assert.Equal(Settings(File.ReadAllText(Unit)), Settings(rig));
+
+        var root = UnitRoot(rig, "vast-host-agent-rig.service");
+        var (exit, stdout, stderr) = await Tools.RunAsync("systemd-analyze", "verify", $"--root={root}", "vast-host-agent-rig.service");
+        Assert.True(exit == 0 && stderr.Length == 0 && stdout.Length == 0, $"exit {exit}\n{stdout}\n{stderr}");
+
+        var security = await Tools.RunAsync("systemd-analyze", "security", "--offline=true", $"--root={root}", "vast-host-agent-rig.service");
+        var match = RigExposure().Match(security.Stdout + security.Stderr);
+        Assert.True(match.Success, $"exit {security.ExitCode}\n{security.Stdout}\n{security.Stderr}");
+        var score = double.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture);
+        output.WriteLine($"rig unit exposure: {score} ({match.Groups[2].Value})");
+        Assert.InRange(score, 0, 2.0);
+    }
+
+    [GeneratedRegex(@"Overall exposure level for vast-host-agent-rig\.service: ([0-9.]+) (\w+)")]
+    private static partial Regex RigExposure();
 
     [GeneratedRegex(@"Overall exposure level for vast-host-agent\.service: ([0-9.]+) (\w+)")]
     private static partial Regex Exposure();

@@ -21,9 +21,9 @@ public sealed class TarballPackageTests(ITestOutputHelper output)
         var top = Path.Combine(extract, $"vast-host-agent-{Version}-linux-x64");
         foreach (var file in new[]
                  {
-                     "install.sh", "bin/vast-host-agent", "packaging/systemd/vast-host-agent.service", "packaging/config/agent.example.json",
+                     "install.sh", "bin/vast-host-agent", "packaging/systemd/vast-host-agent.service", "packaging/systemd/vast-host-agent-rig.service", "packaging/config/agent.example.json",
                      "packaging/prometheus/vast-host-agent.rules.yml", "packaging/prometheus/scrape-config.example.yml",
-                     "packaging/grafana/dashboards/vast-host-fleet.json", "packaging/grafana/dashboards/vast-host-rig.json", "README.md", "LICENSE",
+                     "packaging/grafana/dashboards/vast-host-fleet.json", "packaging/grafana/dashboards/vast-host-agent-fleet.json", "packaging/grafana/dashboards/vast-host-rig.json", "README.md", "LICENSE",
                  })
         {
             Assert.True(File.Exists(Path.Combine(top, file)), file);
