@@ -126,7 +126,7 @@ public sealed class FleetReconciler(
                 : null;
             var observation = health?.For(id, machine.Hostname);
             var report = await reconciler.ReconcileAsync(target, machine, snapshot, problem, observation,
-                apply, dryRun, rereadAfterChange: false, cancellationToken, hold).ConfigureAwait(false);
+                apply, dryRun, rereadAfterChange: false, cancellationToken, hold, journalKeeps: false).ConfigureAwait(false);
             reports.Add(report);
             usedThisHour += report.Results.Count(r => r.Result.Sent());
             metrics.Reconciled(id, machine.Hostname, report, observation);

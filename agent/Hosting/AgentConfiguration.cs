@@ -196,11 +196,6 @@ public static class AgentConfiguration
             }
         }
 
-        if (role != AgentRole.Controller && configuration.GetSection(Fleet.FleetOptions.SectionName).Exists())
-        {
-            yield return $"fleet: only read by agent.role controller (this agent's role is {role.ConfigName()}); remove the section or set agent.role to controller";
-        }
-
         if (role == AgentRole.Controller)
         {
             if (Read(() => configuration.GetSection(Vast.VastOptions.SectionName).Get<Vast.VastOptions>())?.Enabled != true)

@@ -121,7 +121,8 @@ public sealed class StateFile<T>
     {
         var current = ReadOrRecoverLocked(out _);
         var next = new StateRead<T>(change(current.Value), current.Recovery);
-        if (File.Exists(Path) && EqualityComparer<T>.Default.Equals(next.Value, current.Value))
+        if (File.Exists(Path) && (EqualityComparer<T>.Default.Equals(next.Value, current.Value)
+            || JsonSerializer.SerializeToUtf8Bytes(next.Value, _type).AsSpan().SequenceEqual(JsonSerializer.SerializeToUtf8Bytes(current.Value, _type))))
         {
             return current;
         }

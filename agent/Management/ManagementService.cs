@@ -25,6 +25,11 @@ internal sealed class ManagementService(IServiceProvider services, LoopHealth lo
     /// <summary>How long a reconcile in flight (a Vast mutation) may finish after SIGTERM before it is abandoned.</summary>
     public static readonly TimeSpan ShutdownGrace = TimeSpan.FromSeconds(10);
 
+    private bool _inFlight;
+
+    /// <summary>A reconcile cycle is running (tests on a simulated clock wait for it instead of moving time on).</summary>
+    public bool Reconciling => Volatile.Read(ref _inFlight);
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var o = options.Value;
@@ -47,10 +52,9 @@ internal sealed class ManagementService(IServiceProvider services, LoopHealth lo
         // recorded, the write-ahead note cleared). Past that it is abandoned: the note makes the next start treat
         // it as an unknown outcome.
         using var reconcileCts = new CancellationTokenSource(Timeout.InfiniteTimeSpan, time);
-        var inFlight = false;
         using var onStop = stoppingToken.Register(() =>
         {
-            if (Volatile.Read(ref inFlight))
+            if (Volatile.Read(ref _inFlight))
             {
                 ManagementLog.StoppingDuringReconcile(logger, ShutdownGrace);
             }
@@ -74,7 +78,7 @@ internal sealed class ManagementService(IServiceProvider services, LoopHealth lo
             // /healthz; the loop goes on at its normal interval (never faster: every reconcile reads the machine).
             IReadOnlyList<ReconcileReport> reports = [];
             var ok = false;
-            Volatile.Write(ref inFlight, true);
+            Volatile.Write(ref _inFlight, true);
             try
             {
                 ok = await loops.RunAsync(LoopName, async _ => reports = await reconciler.RunCycleAsync(apply: true, dryRun: o.DryRun, reconcileCts.Token).ConfigureAwait(false), stoppingToken).ConfigureAwait(false);
@@ -85,7 +89,7 @@ internal sealed class ManagementService(IServiceProvider services, LoopHealth lo
             }
             finally
             {
-                Volatile.Write(ref inFlight, false);
+                Volatile.Write(ref _inFlight, false);
             }
 
             var jitter = o.ReconcileInterval.TotalSeconds * o.Jitter * ((Random.Shared.NextDouble() * 2) - 1);

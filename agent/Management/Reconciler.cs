@@ -126,10 +126,11 @@ public sealed partial class Reconciler(
     /// <param name="dryRun">Decide and journal only.</param>
     /// <param name="rereadAfterChange">Read the machine again after a change was sent (standalone: for the metrics).</param>
     /// <param name="cancellationToken">Cancels the cycle.</param>
+    /// <param name="journalKeeps">Journal fields that stay as they are too (standalone); a controller journals only changes and holds.</param>
     /// <param name="holdBudget">Set when an account-wide budget is spent: no mutation this cycle, and why.</param>
     public async Task<ReconcileReport> ReconcileAsync(
         ManagedMachine target, VastMachine machine, MarketSnapshot? market, string? marketProblem, RigObservation? health,
-        bool apply, bool dryRun, bool rereadAfterChange, CancellationToken cancellationToken, string? holdBudget = null)
+        bool apply, bool dryRun, bool rereadAfterChange, CancellationToken cancellationToken, string? holdBudget = null, bool journalKeeps = true)
     {
         var o = target.Options;
         var store = target.State;
@@ -211,7 +212,7 @@ public sealed partial class Reconciler(
         var plan = ListingPlanner.Plan(machine, price, o, state, market, now, constraints);
         if (apply)
         {
-            var entries = plan.Items.Select(i => JournalEntries.Entry(now, i.Field, i.Action, i.Reason, dryRun, i.Explanation, i.Current, i.Desired,
+            var entries = plan.Items.Where(i => journalKeeps || i.Action != "keep").Select(i => JournalEntries.Entry(now, i.Field, i.Action, i.Reason, dryRun, i.Explanation, i.Current, i.Desired,
                 rule: i.Field == "gpu price" ? price.Rule : null,
                 inputs: i.Field == "gpu price" ? Inputs(price, machine, rented, input.IdleFor, market) : null,
                 machineId: id)).ToList();

@@ -38,6 +38,16 @@ public sealed class EmulatorOptions
 
     public int NumGpus { get; set; } = 8;
 
+    /// <summary>GPU models of the own machines, taken in turn (machine i gets entry i mod count); empty = <see cref="GpuModel"/> for all.</summary>
+    public IReadOnlyList<string> MachineGpuModels { get; set; } = [];
+
+    /// <summary>GPU counts of the own machines, taken in turn; empty = <see cref="NumGpus"/> for all.</summary>
+    public IReadOnlyList<int> MachineGpuCounts { get; set; } = [];
+
+    /// <summary>A fleet of <paramref name="count"/> own machines named <c>rig-0001</c>… (host names only).</summary>
+    public static IReadOnlyList<string> FleetHostnames(int count) =>
+        [.. Enumerable.Range(1, count).Select(i => "rig-" + i.ToString("0000", System.Globalization.CultureInfo.InvariantCulture))];
+
     /// <summary>Own machines start listed (create_asks already done), so their offers are part of the market.</summary>
     public bool InitiallyListed { get; set; } = true;
 

@@ -389,7 +389,9 @@ public sealed partial class EmulatorState
 
         for (var i = 0; i < _options.MachineHostnames.Count; i++)
         {
-            AddMachineLocked(MarketGenerator.OwnMachineIdBase + i, primary.UserId, _options.MachineHostnames[i], _options.GpuModel, _options.NumGpus, _options.InitiallyListed, i, now);
+            var model = _options.MachineGpuModels.Count > 0 ? _options.MachineGpuModels[i % _options.MachineGpuModels.Count] : _options.GpuModel;
+            var gpus = _options.MachineGpuCounts.Count > 0 ? _options.MachineGpuCounts[i % _options.MachineGpuCounts.Count] : _options.NumGpus;
+            AddMachineLocked(MarketGenerator.OwnMachineIdBase + i, primary.UserId, _options.MachineHostnames[i], model, gpus, _options.InitiallyListed, i, now);
         }
 
         var otherMachine = AddMachineLocked(MarketGenerator.OtherMachineIdBase, other.UserId, "other-rig-01", "RTX 3090", 4, true, 100, now);

@@ -30,7 +30,7 @@ public sealed partial class ConfigurationTests
         { "listen address host name", """{ "metrics": { "listenAddress": "localhost:9470" } }""", "metrics.listenAddress: 'localhost:9470' is not an IP address with a port" },
         { "listen port out of range", """{ "metrics": { "listenAddress": "127.0.0.1:70000" } }""", "metrics.listenAddress: '127.0.0.1:70000' is not an IP address with a port" },
         { "misspelt key", """{ "gpu": { "nvmlLibary": "/x/libnvidia-ml.so.1" } }""", "gpu.nvmlLibary: unknown key (known: enabled, nvmlLibrary, xidEvents, processes)" },
-        { "misspelt section", """{ "metric": { "listenAddress": "127.0.0.1:9470" } }""", "metric: unknown section (known: agent, docker, faultGuard, gpu, host, maintenance, management, metrics, vast)" },
+        { "misspelt section", """{ "metric": { "listenAddress": "127.0.0.1:9470" } }""", "metric: unknown section (known: agent, docker, faultGuard, fleet, gpu, host, maintenance, management, metrics, vast)" },
         { "boolean as word", """{ "gpu": { "enabled": "yes" } }""", "gpu.enabled: 'yes' is not true or false" },
         { "relative sysfs root", """{ "host": { "sysfsRoot": "sys" } }""", "host.sysfsRoot: must be an absolute path (got 'sys')" },
         { "empty library", """{ "gpu": { "nvmlLibrary": "" } }""", "gpu.nvmlLibrary:" },
@@ -74,7 +74,7 @@ public sealed partial class ConfigurationTests
         services.AddAgent(empty);
         using var provider = services.BuildServiceProvider();
         var sections = provider.GetServices<IOptionsSection>().ToList();
-        Assert.Equal(["agent", "docker", "faultGuard", "gpu", "host", "maintenance", "management", "metrics", "vast"], sections.Select(s => s.Name).Order(StringComparer.Ordinal));
+        Assert.Equal(["agent", "docker", "faultGuard", "fleet", "gpu", "host", "maintenance", "management", "metrics", "vast"], sections.Select(s => s.Name).Order(StringComparer.Ordinal));
 
         var checkedTypes = 0;
         foreach (var section in sections)
@@ -218,6 +218,8 @@ public sealed partial class ConfigurationTests
                      ("defaultJob", typeof(VastHostAgent.Management.DefaultJobOptions)),
                      (VastHostAgent.Maintenance.MaintenanceOptions.SectionName, typeof(VastHostAgent.Maintenance.MaintenanceOptions)),
                      (VastHostAgent.Maintenance.FaultGuardOptions.SectionName, typeof(VastHostAgent.Maintenance.FaultGuardOptions)),
+                     (VastHostAgent.Fleet.FleetOptions.SectionName, typeof(VastHostAgent.Fleet.FleetOptions)),
+                     ("prometheus", typeof(VastHostAgent.Fleet.PrometheusOptions)),
                  })
         {
             Assert.Contains($"\"{section}\": {{", text, StringComparison.Ordinal);
