@@ -68,7 +68,7 @@ public sealed class PrometheusRigHealthSource(
         }
 
         var byKey = Assemble(answers, queries, o.MaxAge, out var stale);
-        LogUp(endpoint, byKey.Count, stale);
+        LogUp(endpoint, byKey, stale);
         return new RigHealthReport(true, null, at, byKey);
     }
 
@@ -305,13 +305,13 @@ public sealed class PrometheusRigHealthSource(
         return new RigHealthReport(false, problem, at, new Dictionary<string, RigObservation>());
     }
 
-    private void LogUp(PrometheusEndpoint endpoint, int rigs, Dictionary<string, string> stale)
+    private void LogUp(PrometheusEndpoint endpoint, Dictionary<string, RigObservation> present, Dictionary<string, string> stale)
     {
         lock (_gate)
         {
             if (_wasUp != true)
             {
-                PrometheusLog.Available(logger, endpoint.Display, rigs);
+                PrometheusLog.Available(logger, endpoint.Display, present.Count);
             }
 
             var newlyStale = stale.Keys.Where(k => !_stale.Contains(k)).Order(StringComparer.Ordinal).ToList();
@@ -320,7 +320,8 @@ public sealed class PrometheusRigHealthSource(
                 PrometheusLog.Stale(logger, string.Join(", ", newlyStale), stale[newlyStale[0]]);
             }
 
-            var fresh = _stale.Where(k => !stale.ContainsKey(k)).Order(StringComparer.Ordinal).ToList();
+            // Only rigs read fresh now: a stale rig that vanished from Prometheus is not "fresh again".
+            var fresh = _stale.Where(k => !stale.ContainsKey(k) && present.ContainsKey(k)).Order(StringComparer.Ordinal).ToList();
             if (fresh.Count > 0)
             {
                 PrometheusLog.Fresh(logger, string.Join(", ", fresh));

@@ -59,7 +59,10 @@ public sealed class PrometheusRigHealthSourceTests
     /// A fleet of three: rig-a up with a lost GPU, an XID, uncorrectable ECC errors, Docker down and its disk;
     /// rig-b's agent not answering; rig-c last scraped ten minutes ago.
     /// </summary>
-    private static Task<HttpResponseMessage> FleetAnswer(string promql, CancellationToken cancellationToken)
+    private static Task<HttpResponseMessage> FleetAnswer(string promql, CancellationToken cancellationToken) =>
+        FleetAnswer(promql, rigCAge: 600);
+
+    private static Task<HttpResponseMessage> FleetAnswer(string promql, double rigCAge)
     {
         var h = promql.Contains("group_left(machine_id)", StringComparison.Ordinal) ? "machine_id" : "hostname";
         string A(string a) => h == "hostname" ? a : a switch { "rig-a" => "101", "rig-b" => "102", _ => "103" };
@@ -67,7 +70,7 @@ public sealed class PrometheusRigHealthSourceTests
             promql.Contains("timestamp(up", StringComparison.Ordinal) ? Vector(
                 Sample((Now - 4).ToString(CultureInfo.InvariantCulture), (h, A("rig-a"))),
                 Sample((Now - 3).ToString(CultureInfo.InvariantCulture), (h, A("rig-b"))),
-                Sample((Now - 600).ToString(CultureInfo.InvariantCulture), (h, A("rig-c"))),
+                Sample((Now - rigCAge).ToString(CultureInfo.InvariantCulture), (h, A("rig-c"))),
                 Sample(Now.ToString(CultureInfo.InvariantCulture), (h, ""))) // a target whose rig info lacks the label: ignored
             : promql.Contains("\"component\"", StringComparison.Ordinal) ? Vector(
                 Sample("1", (h, A("rig-a")), ("component", "nvml")),
@@ -346,6 +349,23 @@ public sealed class PrometheusRigHealthSourceTests
         // down, up again (with rig-c stale), down again
         Assert.Equal([8100, 8101, 8102, 8100], ids);
         Assert.Contains("rig-c", logger.Collector.GetSnapshot()[2].Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_rig_going_stale_and_fresh_again_is_logged_once_each_way()
+    {
+        var rigCAge = 600.0;
+        var (source, _, logger) = Create((q, _) => FleetAnswer(q, Volatile.Read(ref rigCAge)));
+
+        Assert.False((await source.ReadAsync(CancellationToken.None)).For(0, "rig-c").Known);
+        Assert.False((await source.ReadAsync(CancellationToken.None)).For(0, "rig-c").Known);
+        Volatile.Write(ref rigCAge, 2);
+        Assert.True((await source.ReadAsync(CancellationToken.None)).For(0, "rig-c").Known);
+        Assert.True((await source.ReadAsync(CancellationToken.None)).For(0, "rig-c").Known);
+
+        var log = logger.Collector.GetSnapshot();
+        Assert.Equal([8101, 8102, 8103], log.Select(r => r.Id.Id));
+        Assert.Contains("rig-c", log[2].Message, StringComparison.Ordinal);
     }
 
     [Theory]
