@@ -2,7 +2,7 @@ using VastHostAgent.Kernel;
 
 namespace VastHostAgent.Metrics;
 
-/// <summary>The agent's own health: build, collectors, supervised loops and state files.</summary>
+/// <summary>The agent's own health: build, identity (rig info), collectors, supervised loops and state files.</summary>
 internal sealed class AgentSeries : ISnapshotSeries
 {
     private readonly TrackedGauge _collectorUp;
@@ -14,10 +14,12 @@ internal sealed class AgentSeries : ISnapshotSeries
     private readonly TrackedCounter _loopFailures;
     private readonly TrackedGauge _loopFailing;
 
-    public AgentSeries(SeriesFactory f)
+    public AgentSeries(SeriesFactory f, AgentOptions agent)
     {
         var build = f.Factory.CreateGauge("vasthost_build_info", "Agent build: version, git revision and .NET runtime. Always 1.", ["version", "revision", "dotnet"]);
         build.WithLabels(BuildInfo.Version, BuildInfo.Revision, Environment.Version.ToString()).Set(1);
+        var rig = f.Factory.CreateGauge("vasthost_rig_info", "This rig's identity for a fleet controller: host name and Vast machine id (empty when not configured). Always 1.", ["hostname", "machine_id"]);
+        rig.WithLabels(agent.EffectiveHostname, RigMachineIdLabel(agent.MachineId)).Set(1);
         _collectorUp = f.Gauge("vasthost_collector_up", "1 when the collector's last run succeeded, else 0.", "collector");
         _collectorLastSuccess = f.Gauge("vasthost_collector_last_success_timestamp_seconds", "Unix time of the collector's last successful run.", "collector");
         _collectorDuration = f.Gauge("vasthost_collector_duration_seconds", "Duration of the collector's last run.", "collector");
@@ -27,6 +29,10 @@ internal sealed class AgentSeries : ISnapshotSeries
         _loopFailures = f.Counter("vasthost_loop_failures_total", "Iterations of a long-running loop that ended in an unexpected exception (the loop backs off and goes on), by loop.", "loop");
         _loopFailing = f.Gauge("vasthost_loop_failing", "1 while a loop has failed 3 or more times in a row, by loop.", "loop");
     }
+
+    /// <summary>The <c>machine_id</c> label of <c>vasthost_rig_info</c>: the id as invariant text, empty when not set (0).</summary>
+    internal static string RigMachineIdLabel(long machineId) =>
+        machineId > 0 ? machineId.ToString(System.Globalization.CultureInfo.InvariantCulture) : "";
 
     public void Apply(HostSnapshot snapshot)
     {

@@ -24,7 +24,7 @@ public sealed class SnapshotExporter : IDisposable
 
     /// <summary>An exporter with its own registry and no store (tests and benchmarks apply snapshots themselves).</summary>
     public SnapshotExporter(IOptions<MetricsOptions> options, TimeProvider time)
-        : this(new MetricsRegistry(), null, options, Microsoft.Extensions.Options.Options.Create(new DockerOptions { Enabled = false }), Microsoft.Extensions.Options.Options.Create(new VastOptions()), time)
+        : this(new MetricsRegistry(), null, options, Microsoft.Extensions.Options.Options.Create(new DockerOptions { Enabled = false }), Microsoft.Extensions.Options.Options.Create(new VastOptions()), Microsoft.Extensions.Options.Options.Create(new AgentOptions()), time)
     {
     }
 
@@ -32,14 +32,14 @@ public sealed class SnapshotExporter : IDisposable
     /// The daemon's exporter: its series follow the store from the moment it exists (it applies the current
     /// snapshot, then every published one), so no service graph has to remember to wire it.
     /// </summary>
-    public SnapshotExporter(MetricsRegistry registry, SnapshotStore? store, IOptions<MetricsOptions> options, IOptions<DockerOptions> docker, IOptions<VastOptions> vast, TimeProvider time)
+    public SnapshotExporter(MetricsRegistry registry, SnapshotStore? store, IOptions<MetricsOptions> options, IOptions<DockerOptions> docker, IOptions<VastOptions> vast, IOptions<AgentOptions> agent, TimeProvider time)
     {
         _registry = registry;
         _time = time;
         _factory = new SeriesFactory(registry.Factory);
         var o = options.Value;
         var hostname = string.IsNullOrWhiteSpace(o.Hostname) ? Environment.MachineName : o.Hostname;
-        var series = new List<ISnapshotSeries> { new AgentSeries(_factory), new GpuSeries(_factory), new HostSeries(_factory) };
+        var series = new List<ISnapshotSeries> { new AgentSeries(_factory, agent.Value), new GpuSeries(_factory), new HostSeries(_factory) };
         if (docker.Value.Enabled)
         {
             series.Add(new ContainerSeries(_factory, docker.Value.ExportLabels));

@@ -47,7 +47,7 @@ internal static class Rig
 
     /// <summary>The exporter as the daemon builds it with Docker on (container series registered).</summary>
     public static SnapshotExporter Exporter() =>
-        new(new MetricsRegistry(), null, Options.Create(new MetricsOptions()), Options.Create(new DockerOptions { Enabled = true }), Options.Create(new VastOptions()), TimeProvider.System);
+        new(new MetricsRegistry(), null, Options.Create(new MetricsOptions()), Options.Create(new DockerOptions { Enabled = true }), Options.Create(new VastOptions()), Options.Create(new AgentOptions()), TimeProvider.System);
 
     /// <summary>A /proc and cgroup v2 tree (systemd driver) for <paramref name="count"/> containers.</summary>
     public static (string ProcRoot, string CgroupRoot, List<(string Id, int Pid)> Containers) CgroupTree(int count)
