@@ -11,6 +11,9 @@ namespace VastHostAgent.Fleet;
 
 public static class FleetServiceCollectionExtensions
 {
+    /// <summary>The named HTTP client of the Prometheus reader.</summary>
+    public const string PrometheusHttpClientName = "prometheus";
+
     /// <summary>
     /// The controller role: section <c>fleet</c>, the fleet reconcile (which replaces the one-machine reconcile as the
     /// management loop's driver when <c>agent.role</c> is controller), the shared market and rig health from Prometheus.
@@ -20,6 +23,12 @@ public static class FleetServiceCollectionExtensions
         services.AddOptions<FleetOptions>().Bind(configuration.GetSection(FleetOptions.SectionName), o => o.ErrorOnUnknownConfiguration = true);
         services.AddOptionsCheck(configuration, FleetOptions.SectionName, FleetOptionsJson.Default.FleetOptions);
         services.TryAddSingleton(_ => new FleetPolicies(configuration));
+        services.AddHttpClient(PrometheusHttpClientName, client => client.Timeout = Timeout.InfiniteTimeSpan); // the source's own timeout, on the TimeProvider
+        services.TryAddSingleton<IRigHealthSource>(sp => new PrometheusRigHealthSource(
+            sp.GetRequiredService<IHttpClientFactory>().CreateClient(PrometheusHttpClientName),
+            sp.GetRequiredService<IOptions<FleetOptions>>(),
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<Microsoft.Extensions.Logging.ILogger<PrometheusRigHealthSource>>()));
         services.TryAddSingleton<FleetMachines>();
         services.TryAddSingleton<FleetMarket>();
         services.TryAddSingleton<FleetMetrics>();

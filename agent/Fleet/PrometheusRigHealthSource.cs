@@ -138,7 +138,7 @@ public sealed class PrometheusRigHealthSource(
         foreach (var (key, s) in Keyed(q.Xids))
         {
             if (For(key) is { } b && double.IsFinite(s.Value)
-                && long.TryParse(s.Label("xid"), NumberStyles.Integer, CultureInfo.InvariantCulture, out var xid)
+                && ulong.TryParse(s.Label("xid"), NumberStyles.Integer, CultureInfo.InvariantCulture, out var xid)
                 && int.TryParse(s.Label("gpu"), NumberStyles.Integer, CultureInfo.InvariantCulture, out var gpu))
             {
                 b.Xids.Add(new RigXid(xid, gpu, DateTimeOffset.FromUnixTimeMilliseconds((long)Math.Round(s.Value * 1000))));

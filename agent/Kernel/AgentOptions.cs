@@ -31,7 +31,7 @@ public sealed class AgentOptions
     public long MachineId { get; set; }
 
     /// <summary>The host name to report: <see cref="Hostname"/> or the system's.</summary>
-    public string EffectiveHostname => string.IsNullOrWhiteSpace(Hostname) ? Environment.MachineName : Hostname.Trim();
+    public string EffectiveHostname() => string.IsNullOrWhiteSpace(Hostname) ? Environment.MachineName : Hostname.Trim();
 }
 
 /// <summary>What one agent process does.</summary>

@@ -19,7 +19,7 @@ internal sealed class AgentSeries : ISnapshotSeries
         var build = f.Factory.CreateGauge("vasthost_build_info", "Agent build: version, git revision and .NET runtime. Always 1.", ["version", "revision", "dotnet"]);
         build.WithLabels(BuildInfo.Version, BuildInfo.Revision, Environment.Version.ToString()).Set(1);
         var rig = f.Factory.CreateGauge("vasthost_rig_info", "This rig's identity for a fleet controller: host name and Vast machine id (empty when not configured). Always 1.", ["hostname", "machine_id"]);
-        rig.WithLabels(agent.EffectiveHostname, RigMachineIdLabel(agent.MachineId)).Set(1);
+        rig.WithLabels(agent.EffectiveHostname(), RigMachineIdLabel(agent.MachineId)).Set(1);
         _collectorUp = f.Gauge("vasthost_collector_up", "1 when the collector's last run succeeded, else 0.", "collector");
         _collectorLastSuccess = f.Gauge("vasthost_collector_last_success_timestamp_seconds", "Unix time of the collector's last successful run.", "collector");
         _collectorDuration = f.Gauge("vasthost_collector_duration_seconds", "Duration of the collector's last run.", "collector");

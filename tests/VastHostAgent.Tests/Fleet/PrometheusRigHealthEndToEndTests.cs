@@ -105,7 +105,7 @@ public sealed class PrometheusRigHealthEndToEndTests(ITestOutputHelper output) :
         Assert.True(a.Known, a.Problem);
         Assert.Equal(["GPU 1 lost"], a.LostGpus);
         var xid = Assert.Single(a.Xids);
-        Assert.Equal((79L, 0), (xid.Xid, xid.GpuIndex));
+        Assert.Equal((79UL, 0), (xid.Xid, xid.GpuIndex));
         Assert.InRange(xid.LastSeen, DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddMinutes(1));
         Assert.Null(a.AgentDown);
         Assert.Null(a.NvmlDown);

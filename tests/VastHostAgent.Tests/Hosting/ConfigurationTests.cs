@@ -38,6 +38,14 @@ public sealed partial class ConfigurationTests
         { "duplicate key", """{ "agent": { "sampleInterval": "00:00:05", "sampleInterval": "00:00:06" } }""", "duplicate key" },
         { "state directory relative", """{ "agent": { "stateDirectory": "state" } }""", "agent.stateDirectory: must be an absolute path (got 'state')" },
         { "management without vast", """{ "management": { "enabled": true } }""", "management.enabled: needs vast.enabled=true" },
+        { "unknown role", """{ "agent": { "role": "boss" } }""", "agent.role: must be standalone, rig or controller (got 'boss')" },
+        { "rig with the Vast API", """{ "agent": { "role": "rig" }, "vast": { "enabled": true } }""", "vast.enabled: agent.role is rig: a rig agent holds no API key" },
+        { "controller without the Vast API", """{ "agent": { "role": "controller" } }""", "agent.role: controller manages the account through the Vast API" },
+        { "two entries claim one machine", """{ "agent": { "role": "controller" }, "fleet": { "machines": [ { "ids": [48211] }, { "ids": [48212, 48211] } ] } }""", "fleet.machines.1.ids: machine 48211 is also claimed by fleet.machines.0" },
+        { "an entry selecting nothing", """{ "agent": { "role": "controller" }, "fleet": { "machines": [ { "profile": "" } ] } }""", "fleet.machines.0: selects nothing: give ids, hostname (a glob) or gpuModel" },
+        { "an unknown profile", """{ "agent": { "role": "controller" }, "fleet": { "machines": [ { "hostname": "rig-*", "profile": "cheap" } ] } }""", "fleet.machines.0.profile: no profile 'cheap' in fleet.profiles (known: none)" },
+        { "a misspelt key in a profile", """{ "agent": { "role": "controller" }, "fleet": { "profiles": { "p": { "management": { "pricng": {} } } } } }""", "fleet.profiles.p.management.pricng: unknown key" },
+        { "a bad rule in a profile", """{ "agent": { "role": "controller" }, "fleet": { "profiles": { "p": { "management": { "pricing": { "floor": 5, "ceiling": 1 } } } } } }""", "fleet.profiles.p.management.pricing.floor: must not exceed pricing.ceiling" },
     };
 
     [Theory]
@@ -56,9 +64,13 @@ public sealed partial class ConfigurationTests
 
         Assert.True(exit == 2, $"{why}: exit {exit}, stderr: {stderr}");
         var lines = stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        var line = Assert.Single(lines);
-        Assert.StartsWith($"error: invalid configuration ({path}): ", line, StringComparison.Ordinal);
-        Assert.Contains(expected, line, StringComparison.Ordinal);
+        Assert.All(lines, l => Assert.StartsWith($"error: invalid configuration ({path}): ", l, StringComparison.Ordinal));
+        if (!json.Contains("\"role\"", StringComparison.Ordinal))
+        {
+            Assert.Single(lines); // the fleet cases also have the controller's missing Vast API: one line per problem
+        }
+
+        Assert.Contains(lines, l => l.Contains(expected, StringComparison.Ordinal));
         Assert.DoesNotContain("   at ", stderr, StringComparison.Ordinal);
         Assert.DoesNotContain("Exception", stderr, StringComparison.Ordinal);
         Assert.Equal("", stdout.Trim());
