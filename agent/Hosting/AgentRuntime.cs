@@ -55,6 +55,25 @@ public static partial class AgentRuntime
         }
 
         using var held = stateLock;
+        IDisposable? accountLock = null;
+        if (configuration.GetSection(AgentOptions.SectionName).Get<AgentOptions>()?.Role == AgentRole.Controller)
+        {
+            var (controllerLock, controllerBusy, controllerWarning) = Fleet.ControllerLock.Acquire(configuration);
+            if (controllerBusy is not null)
+            {
+                await Console.Error.WriteLineAsync("error: " + controllerBusy).ConfigureAwait(false);
+                return ExitCodes.Failure;
+            }
+
+            if (controllerWarning is not null)
+            {
+                await Console.Error.WriteLineAsync("warning: " + controllerWarning).ConfigureAwait(false);
+            }
+
+            accountLock = controllerLock;
+        }
+
+        using var heldAccount = accountLock;
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var hangups = Channel.CreateUnbounded<bool>();
 

@@ -24,6 +24,9 @@ public sealed class VastApiKey
     public string Redact(string text) => _value.Length == 0 ? text : text.Replace(_value, "[redacted]", StringComparison.Ordinal);
 
     public override string ToString() => $"[API key from {Source}]";
+
+    /// <summary>A short one-way fingerprint naming the account's key (first 16 hex digits of its SHA-256), for lock file names; never the key.</summary>
+    public string Fingerprint() => Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(_value)))[..16];
 }
 
 /// <summary>

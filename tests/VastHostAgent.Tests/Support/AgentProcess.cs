@@ -219,8 +219,17 @@ public sealed class AgentConfig
 
     public Dictionary<string, string?> Environment { get; init; } = [];
 
+    /// <summary>A whole configuration instead of the generated one; <c>{port}</c> and <c>{workDir}</c> are filled in.</summary>
+    public string? RawJson { get; init; }
+
     public string ToJson(int port, string workDir)
     {
+        if (RawJson is not null)
+        {
+            return RawJson.Replace("{port}", port.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal)
+                .Replace("{workDir}", workDir, StringComparison.Ordinal);
+        }
+
         var sysfs = SysfsRoot ?? Path.Combine(workDir, "sys-empty");
         Directory.CreateDirectory(sysfs);
         if (FakeNvmlState is not null)
