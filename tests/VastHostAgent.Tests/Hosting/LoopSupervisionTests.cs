@@ -91,7 +91,13 @@ public sealed class LoopSupervisionTests
             await Poll.UntilAsync(() => good.Runs > runs, TimeSpan.FromSeconds(10), "the good sampler to run");
         }
 
-        await Poll.UntilAsync(() => store.Current.Loops.GetValueOrDefault("hwmon") is { Failing: true }, TimeSpan.FromSeconds(10), "the broken loop reported");
+        // The broken loop backs off on the same clock: keep time moving (a second per probe) until its failures are reported,
+        // however its runs interleaved with the advances above.
+        await Poll.UntilAsync(() =>
+        {
+            time.Advance(TimeSpan.FromSeconds(1));
+            return store.Current.Loops.GetValueOrDefault("hwmon") is { Failing: true };
+        }, TimeSpan.FromSeconds(10), "the broken loop reported");
         Assert.False(sampling.ExecuteTask!.IsCompleted);      // the service (and the daemon) keeps running
         Assert.True(broken.Runs >= 3);
         Assert.True(store.Current.Collectors["disk"].Ok);
