@@ -76,8 +76,10 @@ public static class AgentCommandLine
         machine.SetAction((parse, ct) => MachineCommand.RunAsync(parse.GetValue(configOption), parse.GetValue(jsonOption), Console.Out, ct));
         root.Subcommands.Add(machine);
 
+        var machineOption = new Option<string?>("--machine") { Description = "Controller: only this machine (id or host name)", HelpName = "ID|HOSTNAME" };
         var plan = new Command("plan", "One reconcile against the Vast API without changing anything: what would change, and why");
-        plan.SetAction((parse, ct) => PlanCommand.RunAsync(parse.GetValue(configOption), apply: false, noDryRun: false, Console.Out, ct));
+        plan.Options.Add(machineOption);
+        plan.SetAction((parse, ct) => PlanCommand.RunAsync(parse.GetValue(configOption), apply: false, noDryRun: false, Console.Out, ct, parse.GetValue(machineOption)));
         root.Subcommands.Add(plan);
 
         var onceOption = new Option<bool>("--once") { Description = "Run one reconcile and exit (required: the daemon itself reconciles continuously)" };
@@ -85,6 +87,7 @@ public static class AgentCommandLine
         var applyCommand = new Command("apply", "One reconcile that changes the listing (dry-run unless management.dryRun=false or --no-dry-run)");
         applyCommand.Options.Add(onceOption);
         applyCommand.Options.Add(noDryRunOption);
+        applyCommand.Options.Add(machineOption);
         applyCommand.SetAction(async (parse, ct) =>
         {
             if (!parse.GetValue(onceOption))
@@ -93,7 +96,7 @@ public static class AgentCommandLine
                 return ExitCodes.InvalidConfiguration;
             }
 
-            return await PlanCommand.RunAsync(parse.GetValue(configOption), apply: true, noDryRun: parse.GetValue(noDryRunOption), Console.Out, ct).ConfigureAwait(false);
+            return await PlanCommand.RunAsync(parse.GetValue(configOption), apply: true, noDryRun: parse.GetValue(noDryRunOption), Console.Out, ct, parse.GetValue(machineOption)).ConfigureAwait(false);
         });
         root.Subcommands.Add(applyCommand);
 

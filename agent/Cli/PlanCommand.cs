@@ -17,7 +17,7 @@ internal static class PlanCommand
 {
     private static readonly string[] Header = ["FIELD", "CURRENT", "DESIRED", "ACTION", "WHY"];
 
-    public static async Task<int> RunAsync(string? configPath, bool apply, bool noDryRun, TextWriter output, CancellationToken cancellationToken)
+    public static async Task<int> RunAsync(string? configPath, bool apply, bool noDryRun, TextWriter output, CancellationToken cancellationToken, string? machine = null)
     {
         await using var services = await AgentCommandLine.VastServicesAsync(configPath).ConfigureAwait(false);
         if (services is null)
@@ -27,6 +27,33 @@ internal static class PlanCommand
 
         var management = services.GetRequiredService<IOptions<ManagementOptions>>().Value;
         var dryRun = !apply || (management.DryRun && !noDryRun);
+        if (services.GetRequiredService<IOptions<AgentOptions>>().Value.Role == AgentRole.Controller)
+        {
+            // The controller: one table per managed machine (or the one --machine names), from one read of the account.
+            var reports = await services.GetRequiredService<Fleet.FleetReconciler>().RunAsync(apply, dryRun, machine, cancellationToken).ConfigureAwait(false);
+            if (reports.Count == 0)
+            {
+                await output.WriteLineAsync(machine is null
+                    ? "No machine of the account is managed: add fleet.machines entries (machines no entry selects are read-only)."
+                    : $"No managed machine is {machine} (by id or host name).").ConfigureAwait(false);
+                return machine is null ? ExitCodes.Ok : ExitCodes.Failure;
+            }
+
+            var journal = services.GetRequiredService<DecisionJournal>().Path;
+            foreach (var one in reports)
+            {
+                await output.WriteAsync(Render(one, apply, management, journal) + "\n").ConfigureAwait(false);
+            }
+
+            return reports.Any(r => r.Problem is not null || r.Results.Any(x => x.Result is not (MutationResult.Applied or MutationResult.DryRun))) ? ExitCodes.Failure : ExitCodes.Ok;
+        }
+
+        if (machine is not null)
+        {
+            await Console.Error.WriteLineAsync("error: --machine: a standalone agent manages only its own machine; --machine is for agent.role controller").ConfigureAwait(false);
+            return ExitCodes.InvalidConfiguration;
+        }
+
         var report = await services.GetRequiredService<Reconciler>().RunAsync(apply, dryRun, cancellationToken).ConfigureAwait(false);
         var text = Render(report, apply, management, services.GetRequiredService<DecisionJournal>().Path);
         if (report.Problem is null && Maintenance.MaintenanceStatus.TryRead(services, report.At) is { } maintenance)

@@ -1,0 +1,47 @@
+using VastEmulator;
+using VastHostAgent.Tests.Support;
+
+namespace VastHostAgent.Tests.Fleet;
+
+/// <summary><c>plan</c> on a controller: one table per managed machine from one read of the account; <c>--machine</c> picks one.</summary>
+public sealed class ControllerPlanTests
+{
+    [Fact]
+    public async Task Plan_shows_one_table_per_managed_machine_and_machine_picks_one_by_host_name_without_any_mutation()
+    {
+        await using var emulator = await EmulatorApp.StartAsync(new EmulatorOptions { MachineHostnames = ["rig-01", "rig-02", "gpu-box"], OfferCount = 200 });
+        var dir = TestEnvironment.NewTempDirectory("ctl-plan");
+        var key = Path.Combine(dir, "key");
+        await File.WriteAllTextAsync(key, emulator.ApiKey + "\n");
+        File.SetUnixFileMode(key, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        var config = Path.Combine(dir, "agent.json");
+        await File.WriteAllTextAsync(config, $$"""
+            {
+              "agent": { "role": "controller", "stateDirectory": "{{dir}}/state" },
+              "gpu": { "enabled": false },
+              "docker": { "enabled": false },
+              "vast": { "enabled": true, "apiKeyFile": "{{key}}", "baseUrl": "{{emulator.BaseUrl.GetLeftPart(UriPartial.Authority)}}", "spacingScale": 0.01 },
+              "management": { "enabled": true, "listing": { "discountMax": 0.3 } },
+              "fleet": { "lockDirectory": "{{dir}}", "machines": [ { "hostname": "rig-*" } ] }
+            }
+            """);
+
+        var all = await AgentProcess.RunToExitAsync(["plan", "--config", config], timeout: TimeSpan.FromSeconds(60));
+        Assert.True(all.ExitCode == 0, all.Stderr + all.Stdout);
+        Assert.Contains("\"rig-01\"", all.Stdout, StringComparison.Ordinal);
+        Assert.Contains("\"rig-02\"", all.Stdout, StringComparison.Ordinal);
+        Assert.DoesNotContain("\"gpu-box\"", all.Stdout, StringComparison.Ordinal);   // no entry selects it: read-only
+
+        var one = await AgentProcess.RunToExitAsync(["plan", "--config", config, "--machine", "rig-02"], timeout: TimeSpan.FromSeconds(60));
+        Assert.True(one.ExitCode == 0, one.Stderr + one.Stdout);
+        Assert.Contains("\"rig-02\"", one.Stdout, StringComparison.Ordinal);
+        Assert.DoesNotContain("\"rig-01\"", one.Stdout, StringComparison.Ordinal);
+        Assert.Contains("discount max", one.Stdout, StringComparison.Ordinal);
+
+        var none = await AgentProcess.RunToExitAsync(["plan", "--config", config, "--machine", "gpu-box"], timeout: TimeSpan.FromSeconds(60));
+        Assert.Equal(1, none.ExitCode);
+        Assert.Contains("No managed machine is gpu-box", none.Stdout, StringComparison.Ordinal);
+        Assert.DoesNotContain(emulator.State.Requests, r => r.Mutation);
+        Assert.Equal(3, emulator.State.Requests.Count(r => r.Endpoint == Endpoints.ShowMachines && r.Status == 200));   // one account read per plan (a 429 between back-to-back runs is retried)
+    }
+}
