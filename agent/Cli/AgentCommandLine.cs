@@ -110,17 +110,20 @@ public static class AgentCommandLine
         schedule.Options.Add(durationOption);
         schedule.Options.Add(categoryOption);
         schedule.Options.Add(idOption);
+        schedule.Options.Add(machineOption);
         schedule.SetAction((parse, _) => MaintCommand.ScheduleAsync(parse.GetValue(configOption), parse.GetValue(atOption)!, parse.GetValue(durationOption)!,
-            parse.GetValue(categoryOption)!, parse.GetValue(idOption), Console.Out));
+            parse.GetValue(categoryOption)!, parse.GetValue(idOption), Console.Out, parse.GetValue(machineOption)));
         maint.Subcommands.Add(schedule);
         var list = new Command("list", "Windows with their state, why, deferrals and history; the fault guard");
         list.Options.Add(jsonOption);
-        list.SetAction((parse, _) => MaintCommand.ListAsync(parse.GetValue(configOption), parse.GetValue(jsonOption), Console.Out));
+        list.Options.Add(machineOption);
+        list.SetAction((parse, _) => MaintCommand.ListAsync(parse.GetValue(configOption), parse.GetValue(jsonOption), Console.Out, parse.GetValue(machineOption)));
         maint.Subcommands.Add(list);
         var idArgument = new Argument<string>("id") { Description = "The window's id (see maint list)" };
         var cancel = new Command("cancel", "Cancel a window at any state: the listing is restored, and cancel_maint sent if it was scheduled on Vast");
         cancel.Arguments.Add(idArgument);
-        cancel.SetAction((parse, _) => MaintCommand.CancelAsync(parse.GetValue(configOption), parse.GetValue(idArgument)!, Console.Out));
+        cancel.Options.Add(machineOption);
+        cancel.SetAction((parse, _) => MaintCommand.CancelAsync(parse.GetValue(configOption), parse.GetValue(idArgument)!, Console.Out, parse.GetValue(machineOption)));
         maint.Subcommands.Add(cancel);
         root.Subcommands.Add(maint);
 

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 using VastHostAgent.Hosting;
@@ -21,9 +22,9 @@ internal static partial class MaintCommand
     private static readonly string[] Categories = ["power", "internet", "disk", "gpu", "software", "other"];
     private static readonly string[] ListHeader = ["ID", "STATE", "START (UTC)", "END (UTC)", "CATEGORY", "SOURCE", "ON VAST", "WHY"];
 
-    public static async Task<int> ScheduleAsync(string? configPath, string at, string duration, string category, string? id, TextWriter output)
+    public static async Task<int> ScheduleAsync(string? configPath, string at, string duration, string category, string? id, TextWriter output, string? machine = null)
     {
-        var (services, problem) = await OpenAsync(configPath).ConfigureAwait(false);
+        var (services, problem) = await OpenAsync(configPath, machine: machine).ConfigureAwait(false);
         if (services is null)
         {
             return problem;
@@ -98,9 +99,9 @@ internal static partial class MaintCommand
         return ExitCodes.Ok;
     }
 
-    public static async Task<int> CancelAsync(string? configPath, string id, TextWriter output)
+    public static async Task<int> CancelAsync(string? configPath, string id, TextWriter output, string? machine = null)
     {
-        var (services, problem) = await OpenAsync(configPath).ConfigureAwait(false);
+        var (services, problem) = await OpenAsync(configPath, machine: machine).ConfigureAwait(false);
         if (services is null)
         {
             return problem;
@@ -144,9 +145,9 @@ internal static partial class MaintCommand
         return ExitCodes.Ok;
     }
 
-    public static async Task<int> ListAsync(string? configPath, bool json, TextWriter output)
+    public static async Task<int> ListAsync(string? configPath, bool json, TextWriter output, string? machine = null)
     {
-        var (services, problem) = await OpenAsync(configPath, requireManagement: false).ConfigureAwait(false);
+        var (services, problem) = await OpenAsync(configPath, requireManagement: false, machine: machine).ConfigureAwait(false);
         if (services is null)
         {
             return problem;
@@ -270,12 +271,29 @@ internal static partial class MaintCommand
     private static MaintenanceStore Store(IServiceProvider services) =>
         new(services.GetRequiredService<IOptions<AgentOptions>>().Value.StateDirectory);
 
-    private static async Task<(ServiceProvider? Services, int Problem)> OpenAsync(string? configPath, bool requireManagement = true)
+    private static async Task<(ServiceProvider? Services, int Problem)> OpenAsync(string? configPath, bool requireManagement = true, string? machine = null)
     {
         var (configuration, _) = AgentCommandLine.LoadConfiguration(configPath);
         if (configuration is null)
         {
             return (null, ExitCodes.InvalidConfiguration);
+        }
+
+        if (machine is not null)
+        {
+            // A controller keeps each managed machine's windows in its own state directory: point this command there.
+            var agent = configuration.GetSection(AgentOptions.SectionName).Get<AgentOptions>() ?? new AgentOptions();
+            if (agent.Role != AgentRole.Controller)
+            {
+                return (null, await Fail("--machine: a standalone agent keeps only its own machine's windows; --machine is for agent.role controller").ConfigureAwait(false));
+            }
+
+            if (Fleet.FleetMachines.Resolve(agent.StateDirectory, machine) is not { } machineId)
+            {
+                return (null, await Fail($"--machine: '{machine}' is not a machine id, nor the host name of a machine the controller manages (it learns host names as it reconciles)").ConfigureAwait(false));
+            }
+
+            configuration[$"{AgentOptions.SectionName}:stateDirectory"] = Fleet.FleetMachines.DirectoryFor(agent.StateDirectory, machineId);
         }
 
         var services = AgentRuntime.BuildOneShot(configuration);

@@ -29,11 +29,44 @@ public sealed class FleetMachines(
 {
     public const string DirectoryName = "machines";
 
+    /// <summary>The file in a machine's directory that names its host (for <c>--machine HOSTNAME</c>).</summary>
+    public const string HostnameFile = "hostname";
+
     private readonly Dictionary<long, (FleetPolicy Policy, ManagedMachine Machine)> _machines = [];
 
     /// <summary>The state directory of one machine.</summary>
     public static string DirectoryFor(string stateDirectory, long machineId) =>
         Path.Combine(stateDirectory, DirectoryName, machineId.ToString(CultureInfo.InvariantCulture));
+
+    /// <summary>
+    /// The machine named by <paramref name="machine"/>: a machine id, or the host name of a machine the controller
+    /// has managed (each machine's directory keeps a <c>hostname</c> file for the command line). Null when unknown.
+    /// </summary>
+    public static long? Resolve(string stateDirectory, string machine)
+    {
+        if (long.TryParse(machine, NumberStyles.None, CultureInfo.InvariantCulture, out var id) && id > 0)
+        {
+            return id;
+        }
+
+        var root = Path.Combine(stateDirectory, DirectoryName);
+        if (!Directory.Exists(root))
+        {
+            return null;
+        }
+
+        foreach (var dir in Directory.EnumerateDirectories(root))
+        {
+            var file = Path.Combine(dir, HostnameFile);
+            if (File.Exists(file) && string.Equals(File.ReadAllText(file).Trim(), machine.Trim(), StringComparison.OrdinalIgnoreCase)
+                && long.TryParse(Path.GetFileName(dir), NumberStyles.None, CultureInfo.InvariantCulture, out var found))
+            {
+                return found;
+            }
+        }
+
+        return null;
+    }
 
     /// <summary>The machine's context under <paramref name="policy"/>.</summary>
     public ManagedMachine For(long id, string? hostname, FleetPolicy policy)
@@ -44,6 +77,15 @@ public sealed class FleetMachines(
         }
 
         var directory = DirectoryFor(agent.Value.StateDirectory, id);
+        try
+        {
+            Directory.CreateDirectory(directory);
+            File.WriteAllText(Path.Combine(directory, HostnameFile), (hostname ?? "").Trim() + "\n");
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // Only the command line's --machine HOSTNAME needs it; the state files report their own write problems.
+        }
         var management = Options.Create(policy.Management);
         var state = new ManagementStateStore(directory, time, loggers.CreateLogger<ManagementStateStore>(), stateFiles);
         var mutations = new MutationPath(client, state, journal, managementMetrics, management, vast, time, loggers.CreateLogger<MutationPath>());

@@ -7,7 +7,7 @@ namespace VastHostAgent.Tests.Fleet;
 public sealed class ControllerPlanTests
 {
     [Fact]
-    public async Task Plan_shows_one_table_per_managed_machine_and_machine_picks_one_by_host_name_without_any_mutation()
+    public async Task Plan_shows_one_table_per_managed_machine_and_machine_picks_one_by_host_name_without_any_mutation_and_maint_machine_keeps_windows_per_machine()
     {
         await using var emulator = await EmulatorApp.StartAsync(new EmulatorOptions { MachineHostnames = ["rig-01", "rig-02", "gpu-box"], OfferCount = 200 });
         var dir = TestEnvironment.NewTempDirectory("ctl-plan");
@@ -43,5 +43,20 @@ public sealed class ControllerPlanTests
         Assert.Contains("No managed machine is gpu-box", none.Stdout, StringComparison.Ordinal);
         Assert.DoesNotContain(emulator.State.Requests, r => r.Mutation);
         Assert.Equal(3, emulator.State.Requests.Count(r => r.Endpoint == Endpoints.ShowMachines && r.Status == 200));   // one account read per plan (a 429 between back-to-back runs is retried)
+
+        // Maintenance for one machine from the controller host, by host name: it lands in that machine's own state.
+        var at = DateTimeOffset.UtcNow.AddDays(3).ToString("yyyy-MM-ddTHH:00:00Z", System.Globalization.CultureInfo.InvariantCulture);
+        var schedule = await AgentProcess.RunToExitAsync(["maint", "schedule", "--config", config, "--machine", "rig-02", "--at", at, "--duration", "2h", "--id", "swap-psu"], timeout: TimeSpan.FromSeconds(60));
+        Assert.True(schedule.ExitCode == 0, schedule.Stderr + schedule.Stdout);
+        var rig02 = emulator.State.OwnMachineIds[1];
+        Assert.Contains("swap-psu", await File.ReadAllTextAsync(Path.Combine(dir, "state", "machines", rig02.ToString(System.Globalization.CultureInfo.InvariantCulture), "maintenance.json")), StringComparison.Ordinal);
+        var list = await AgentProcess.RunToExitAsync(["maint", "list", "--config", config, "--machine", rig02.ToString(System.Globalization.CultureInfo.InvariantCulture)], timeout: TimeSpan.FromSeconds(60));
+        Assert.True(list.ExitCode == 0, list.Stderr);
+        Assert.Contains("swap-psu", list.Stdout, StringComparison.Ordinal);
+        var otherList = await AgentProcess.RunToExitAsync(["maint", "list", "--config", config, "--machine", "rig-01"], timeout: TimeSpan.FromSeconds(60));
+        Assert.DoesNotContain("swap-psu", otherList.Stdout, StringComparison.Ordinal);
+        var unknown = await AgentProcess.RunToExitAsync(["maint", "schedule", "--config", config, "--machine", "gpu-box", "--at", at, "--duration", "2h"], timeout: TimeSpan.FromSeconds(60));
+        Assert.Equal(2, unknown.ExitCode);
+        Assert.Contains("--machine: 'gpu-box' is not a machine id, nor the host name of a machine the controller manages", unknown.Stderr, StringComparison.Ordinal);
     }
 }
