@@ -41,7 +41,7 @@ public sealed class PrometheusOptions
     /// <summary>Base URL of the Prometheus HTTP API (e.g. http://127.0.0.1:9090); empty = no rig health (the guard holds).</summary>
     public string Url { get; set; } = "";
 
-    /// <summary>How long one query may take before the answer counts as missing.</summary>
+    /// <summary>How long one read of rig health (its queries run together) may take before the answer counts as missing.</summary>
     [DurationRange("00:00:01", "00:01:00")]
     public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(10);
 
