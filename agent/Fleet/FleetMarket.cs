@@ -53,20 +53,10 @@ public sealed class FleetMarket(IVastClient client, TimeProvider time)
                 .Where(s => s is >= 0.3 and <= 1.0)
                 .ToList();
             var (share, source) = shares.Count > 0 ? (PricingEngine.Percentile(shares, 50), "learned from the account's offers") : (o.HostShare, "configured");
-            var prices = new List<double>(offers.Count);
-            int ownExcluded = 0, malformed = 0;
-            foreach (var offer in offers)
-            {
-                if ((offer.MachineId is { } id && own.ContainsKey(id)) || (offer.HostId is not null && offer.HostId == _hostId))
-                {
-                    ownExcluded++;
-                    continue;
-                }
-
-                var (one, _, bad) = MarketData.PeerPrices([offer], -1, null, key.GpuName, key.Low, key.High, share);
-                prices.AddRange(one);
-                malformed += bad;
-            }
+            // The account's own offers by machine; any other offer of the account by host id (PeerPrices).
+            var others = offers.Where(x => x.MachineId is not { } id || !own.ContainsKey(id)).ToList();
+            var (prices, ownExcluded, malformed) = MarketData.PeerPrices(others, -1, _hostId, key.GpuName, key.Low, key.High, share);
+            ownExcluded += offers.Count - others.Count;
 
             var description = string.Create(CultureInfo.InvariantCulture,
                 $"{key.GpuName}, {(key.High >= 1024 ? $"{key.Low}+" : key.Low == key.High ? $"{key.Low}" : $"{key.Low}-{key.High}")} GPUs, {(key.VerifiedOnly ? "verified, " : "")}rentable; host share {share:0.00} {source}; shared by {ownOfClass.Count} machine(s) of the account");
