@@ -2,6 +2,7 @@ using System.Globalization;
 using Microsoft.Extensions.DependencyInjection;
 using VastEmulator;
 using VastHostAgent.Maintenance;
+using VastHostAgent.Management;
 using VastHostAgent.Tests.Support;
 
 namespace VastHostAgent.Tests.Maintenance;
@@ -324,8 +325,8 @@ public sealed class MaintenanceWindowTests
         Assert.Equal(WindowState.Cancelled, rig.Window("a").State);
         Assert.Equal(WindowState.Planned, rig.Window("b").State);
         Assert.Contains("cancel_maint removed every window on Vast", rig.Window("b").Why, StringComparison.Ordinal);
-        await rig.ReconcileAtAsync(rig.Now.AddMinutes(1));
-        Assert.Equal(WindowState.Scheduled, rig.Window("b").State);
+        var report = await rig.ReconcileAtAsync(rig.Now.AddMinutes(1));
+        Assert.True(rig.Window("b").State == WindowState.Scheduled, Explain(rig, "b", report));
         var onVast = Assert.Single(rig.Machine["machine_maintenance"]!.AsArray());
         Assert.Equal(second.ToUnixTimeSeconds(), onVast!["start_time"]!.GetValue<double>());
         Assert.Equal(3, rig.Applied(Endpoints.Dnotify));
@@ -452,5 +453,14 @@ public sealed class MaintenanceWindowTests
         var first = Schedule.Next(daily, DateTimeOffset.Parse("2026-10-24T12:00:00Z", CultureInfo.InvariantCulture))!.Value;
         Assert.Equal(DateTimeOffset.Parse("2026-10-25T00:30:00Z", CultureInfo.InvariantCulture), first);
         Assert.Equal(DateTimeOffset.Parse("2026-10-26T01:30:00Z", CultureInfo.InvariantCulture), Schedule.Next(daily, first.AddMinutes(1)));
+    }
+
+    /// <summary>What a failed expectation about a window needs to be diagnosed: the window, the cycle and the journal's tail.</summary>
+    private static string Explain(MaintenanceRig rig, string id, ReconcileReport report)
+    {
+        var w = rig.Window(id);
+        return $"window {id} is {w.State} ({w.Why}) at {rig.Now:O}; cycle problem: {report.Problem ?? "-"}; results: "
+            + string.Join("; ", report.Results.Select(r => $"{r.Mutation.Endpoint} {r.Result} {r.Detail}"))
+            + "; journal: " + string.Join(" | ", rig.Journal().TakeLast(8).Select(j => $"{j.Time:HH:mm:ss} {j.Kind} {j.Action} {j.Result} {j.Reason}"));
     }
 }
