@@ -14,7 +14,7 @@ public sealed record PlannedMutation(VastEndpoint Endpoint, string Summary, Crea
 public sealed record WindowRequest(DateTimeOffset Start, TimeSpan Duration, string Category);
 
 /// <summary>A default job taken off (for a window or by the fault guard), to put back afterwards.</summary>
-public sealed record SavedDefaultJob(string Image, IReadOnlyList<string> Args, double? Price);
+public sealed record SavedDefaultJob(string Image, IReadOnlyList<string> Args, double? Price = null);
 
 /// <summary>
 /// Maintenance windows and the fault guard, seen from the reconcile: advanced once per reconcile, right
@@ -73,6 +73,9 @@ public static class ListingPlanner
     /// <summary>An end date closer than this to now is not sent (Vast refuses an end date in the past).</summary>
     private static readonly TimeSpan MinimumEndDateLead = TimeSpan.FromMinutes(1);
 
+    /// <summary>A rolling duration on Vast this close to the configured one is in sync.</summary>
+    private static readonly TimeSpan DurationTolerance = TimeSpan.FromMinutes(1);
+
     public static ReconcilePlan Plan(
         VastMachine machine, PriceDecision price, ManagementOptions o, ManagementState state, MarketSnapshot? market, DateTimeOffset now, ListingConstraints? constraints = null)
     {
@@ -112,23 +115,35 @@ public static class ListingPlanner
         var minBidChanges = Differs(machine.MinBidPrice, minBid);
         items.Add(new PlanItem("min bid", Money(machine.MinBidPrice), Money(minBid), minBidChanges ? "change" : "keep", minBidReason, minBidWhy));
 
-        // Rolling end date.
+        // Rolling end date: Vast's own `duration` field (the server moves end_date to now + duration daily), so a
+        // listing in sync needs no periodic create_asks. A fixed end_date is sent only while a maintenance window
+        // clamps the offer; the next listing change after the window sets the duration again.
         var endDate = machine.EndDate;
+        var rolling = false;
         var endReason = "not_managed";
-        var endWhy = "listing.offerDuration is not set";
+        var endWhy = machine.Duration is { } kept ? Inv($"listing.offerDuration is not set; Vast rolls the end date ({kept / 86400:0.#} days)") : "listing.offerDuration is not set";
         if (o.Listing.OfferDuration is { } duration)
         {
+            var days = duration.TotalDays;
             var remaining = machine.EndDate is { } end ? DateTimeOffset.FromUnixTimeMilliseconds((long)(end * 1000)) - now : TimeSpan.Zero;
-            if (machine.EndDate is null || remaining < o.Listing.RefreshWhenLessThan)
+            if (machine.Duration is { } current && Math.Abs(current - duration.TotalSeconds) <= DurationTolerance.TotalSeconds)
             {
+                endReason = "rolling";
+                endWhy = Inv($"Vast rolls it daily to now + {days:0.#} days (duration)");
+            }
+            else if (machine.EndDate is null || remaining < o.Listing.RefreshWhenLessThan || machine.Duration is not null)
+            {
+                rolling = true;
                 endDate = Math.Round((now + duration).ToUnixTimeMilliseconds() / 1000.0);
                 endReason = "refresh";
-                endWhy = machine.EndDate is null ? "no end date" : Inv($"{remaining.TotalDays:0.#} days left, below {o.Listing.RefreshWhenLessThan.TotalDays:0.#}: now + {duration.TotalDays:0} days");
+                endWhy = (machine.Duration is { } other ? Inv($"rolling duration {other / 86400:0.#} days, configured {days:0.#}")
+                    : machine.EndDate is null ? "no end date" : Inv($"{remaining.TotalDays:0.#} days left, below {o.Listing.RefreshWhenLessThan.TotalDays:0.#}"))
+                    + Inv($": a rolling duration of {days:0.#} days (Vast moves the end date daily)");
             }
             else
             {
                 endReason = "in_sync";
-                endWhy = Inv($"{remaining.TotalDays:0.#} days left (refresh below {o.Listing.RefreshWhenLessThan.TotalDays:0.#})");
+                endWhy = Inv($"{remaining.TotalDays:0.#} days left (a rolling duration is set at the next listing change, or below {o.Listing.RefreshWhenLessThan.TotalDays:0.#} days)");
             }
         }
 
@@ -139,10 +154,11 @@ public static class ListingPlanner
         if (constraints.EndDateCap is { } windowStart && (endDate is null || endDate > windowStart + EndDateTolerance.TotalSeconds))
         {
             endReason = "maintenance_cap";
+            rolling = false;
             if (windowStart > now.ToUnixTimeSeconds() + MinimumEndDateLead.TotalSeconds)
             {
                 endDate = windowStart;
-                endWhy = $"a maintenance window starts {Date(windowStart)}: no offer may end after it";
+                endWhy = $"a maintenance window starts {Date(windowStart)}: a fixed end date, no offer may end after it";
             }
             else
             {
@@ -151,8 +167,16 @@ public static class ListingPlanner
             }
         }
 
-        var endChanges = endDate is not null && (machine.EndDate is null || Math.Abs(endDate.Value - machine.EndDate.Value) > EndDateTolerance.TotalSeconds);
-        items.Add(new PlanItem("end date", Date(machine.EndDate), Date(endDate), endChanges ? "change" : "keep", endReason, endWhy));
+        var endChanges = rolling
+            || (endDate is not null && (machine.EndDate is null || Math.Abs(endDate.Value - machine.EndDate.Value) > EndDateTolerance.TotalSeconds));
+        items.Add(new PlanItem("end date", EndDate(machine.EndDate, machine.Duration), rolling || endReason == "rolling" ? Date(endDate) + " (rolling)" : Date(endDate),
+            endChanges ? "change" : "keep", endReason, endWhy));
+
+        // What create_asks carries for the end date: the rolling duration whenever it is wanted and no window
+        // clamps (a fixed end_date would end it); a fixed end date only when one is wanted; otherwise neither,
+        // which keeps what Vast has.
+        var sendDuration = o.Listing.OfferDuration is { } offer && endReason is "rolling" or "refresh" or "in_sync" ? Inv($"{offer.TotalSeconds:0}") : null;
+        var sendEndDate = sendDuration is not null || (endReason == "not_managed" && machine.Duration is not null) ? null : endDate;
 
         var storage = Field(items, "storage price", machine.ListedStorageCost, o.Listing.StoragePrice, "listing.storagePrice");
         var upload = Field(items, "upload price", machine.ListedInetUpCost, o.Listing.UploadPrice, "listing.uploadPrice");
@@ -216,14 +240,14 @@ public static class ListingPlanner
                 PriceInetd = Pick(o.Listing.DownloadPrice, machine.ListedInetDownCost),
                 PriceMinBid = minBid,
                 MinChunk = chunk,
-                EndDate = endDate,
+                EndDate = sendEndDate,
                 CreditDiscountMax = Pick(o.Listing.DiscountMax, machine.CreditDiscountMax),
-                Duration = null,
+                Duration = sendDuration,
                 VolSize = volumeSize,
                 VolPrice = volumePrice,
             };
             mutations.Add(new PlannedMutation(VastEndpoint.CreateAsks,
-                Inv($"create_asks: price {newPrice:0.####}, min bid {minBid:0.####}, end {Date(endDate)}, min chunk {chunk}"), Listing: request));
+                Inv($"create_asks: price {newPrice:0.####}, min bid {minBid:0.####}, end {(sendDuration is not null ? $"rolling {o.Listing.OfferDuration!.Value.TotalDays:0.#} days" : Date(sendEndDate ?? endDate))}, min chunk {chunk}"), Listing: request));
         }
         else if (minBidChanges && listed && !suspended && minBid is { } bid)
         {
@@ -304,6 +328,9 @@ public static class ListingPlanner
     internal static string Money(double? value) => value is { } v ? "$" + v.ToString("0.0000", CultureInfo.InvariantCulture) : "-";
 
     internal static string Ratio(double? value) => value is { } v ? v.ToString("P1", CultureInfo.InvariantCulture) : "-";
+
+    private static string EndDate(double? epoch, double? rollingSeconds) =>
+        rollingSeconds is { } r ? Inv($"{Date(epoch)} (rolling {r / 86400:0.#} days)") : Date(epoch);
 
     internal static string Date(double? epoch) => epoch is { } e
         ? DateTimeOffset.FromUnixTimeMilliseconds((long)(e * 1000)).ToString("yyyy-MM-dd HH:mm'Z'", CultureInfo.InvariantCulture)

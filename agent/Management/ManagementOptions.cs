@@ -81,11 +81,15 @@ public sealed class ListingOptions
     [Range(0.0, 0.9, ErrorMessage = "must be between 0 and 0.9")]
     public double? DiscountMax { get; set; }
 
-    /// <summary>Rolling offer end date: now + this when it is refreshed (d.hh:mm:ss); null = keep the machine's end date.</summary>
+    /// <summary>
+    /// Rolling offer end date (d.hh:mm:ss), kept by Vast's own create_asks <c>duration</c> (the server moves the end
+    /// date to now + this daily); a fixed end date only while a maintenance window clamps the offer. Null = keep
+    /// the machine's end date (or a duration set in the Vast console).
+    /// </summary>
     [DurationRange("1.00:00:00", "365.00:00:00")]
     public TimeSpan? OfferDuration { get; set; } = TimeSpan.FromDays(30);
 
-    /// <summary>Refresh the end date when less than this remains.</summary>
+    /// <summary>A fixed end date (set before the rolling duration, or after a window) is switched to the duration when less than this remains, if no listing change did it earlier.</summary>
     [DurationRange("01:00:00", "180.00:00:00")]
     public TimeSpan RefreshWhenLessThan { get; set; } = TimeSpan.FromDays(7);
 

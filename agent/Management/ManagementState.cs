@@ -53,7 +53,8 @@ public sealed record ManagementState
 public sealed record UnknownOutcome(DateTimeOffset At, string Endpoint, string Summary, DateTimeOffset Until);
 
 /// <summary>The listing the agent last sent, and why.</summary>
-public sealed record AppliedListing(DateTimeOffset At, double? PriceGpu, double? MinBid, double? EndDate, string Why);
+/// <remarks>Optional values last, with defaults: the file omits nulls, and a positional parameter without a default is required when read.</remarks>
+public sealed record AppliedListing(DateTimeOffset At, string Why, double? PriceGpu = null, double? MinBid = null, double? EndDate = null, string? Duration = null);
 
 /// <summary>A mutation in flight: on restart it means "re-read and reconcile", never "send again".</summary>
 public sealed record PendingMutation(DateTimeOffset At, string Endpoint, string Summary);

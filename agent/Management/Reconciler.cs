@@ -248,7 +248,7 @@ public sealed partial class Reconciler(
     /// <summary>What an applied listing mutation changes in the management state (in the write that clears the write-ahead note).</summary>
     private static ManagementState Applied(ManagementState s, PlannedMutation mutation, PriceDecision price, DateTimeOffset at) => s with
     {
-        LastApplied = mutation.Listing is { } l ? new AppliedListing(at, l.PriceGpu, l.PriceMinBid, l.EndDate, price.Explanation) : s.LastApplied,
+        LastApplied = mutation.Listing is { } l ? new AppliedListing(at, price.Explanation, l.PriceGpu, l.PriceMinBid, l.EndDate, l.Duration) : s.LastApplied,
         LastPriceChangeAt = mutation.Listing is not null && price.Action == PriceAction.Change ? at : s.LastPriceChangeAt,
         UnlistedByAgentReason = mutation.Endpoint switch
         {

@@ -98,6 +98,26 @@ public sealed class StateFileTests
     }
 
     [Fact]
+    public void Every_optional_value_left_empty_is_read_back_as_written_not_taken_for_a_damaged_file()
+    {
+        // The files omit nulls: a listing sent with a rolling duration has no end date, a default job may have no price.
+        var dir = TestEnvironment.NewTempDirectory("state");
+        var applied = new AppliedListing(Now, "fixed price", EndDate: null, Duration: "2592000");
+        new ManagementStateStore(dir).Update(s => s with { LastApplied = applied });
+        var management = new ManagementStateStore(dir).Read();
+        Assert.Null(management.Recovery);
+        Assert.Equal(applied, management.Value.LastApplied);
+
+        var job = new SavedDefaultJob("vastai/idle:1", [], null);
+        new FaultGuardStore(dir).Save(new FaultGuardState { SavedDefaultJob = job });
+        var guard = new FaultGuardStore(dir).Read();
+        Assert.Null(guard.Recovery);
+        Assert.Equal(job.Image, guard.Value.SavedDefaultJob!.Image);
+        Assert.Null(guard.Value.SavedDefaultJob.Price);
+        Assert.Empty(Directory.GetFiles(dir, "*.corrupt-*"));
+    }
+
+    [Fact]
     public void A_missing_file_is_the_empty_state_without_a_recovery()
     {
         var dir = TestEnvironment.NewTempDirectory("state");

@@ -456,7 +456,7 @@ public sealed class MaintenanceWindowTests
     }
 
     /// <summary>What a failed expectation about a window needs to be diagnosed: the window, the cycle and the journal's tail.</summary>
-    private static string Explain(MaintenanceRig rig, string id, ReconcileReport report)
+    internal static string Explain(MaintenanceRig rig, string id, ReconcileReport report)
     {
         var w = rig.Window(id);
         return $"window {id} is {w.State} ({w.Why}) at {rig.Now:O}; cycle problem: {report.Problem ?? "-"}; results: "

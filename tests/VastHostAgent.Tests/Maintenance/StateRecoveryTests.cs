@@ -104,8 +104,8 @@ public sealed class StateRecoveryTests
         {
             Windows = [new MaintenanceWindow { Id = "swap", Source = WindowSource.Cli, Start = WindowStart, Duration = TimeSpan.FromHours(1), Category = "gpu" }],
         });
-        await At(rig, 20, gpuLost: true);
-        Assert.Equal(WindowState.Scheduled, rig.Window("swap").State);
+        var report = await At(rig, 20, gpuLost: true);
+        Assert.True(rig.Window("swap").State == WindowState.Scheduled, MaintenanceWindowTests.Explain(rig, "swap", report));
         Assert.Equal(1, rig.VastWindows);
 
         // The damage, then a restart.

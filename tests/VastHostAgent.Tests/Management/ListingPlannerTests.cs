@@ -67,11 +67,23 @@ public sealed class ListingPlannerTests
         Assert.Equal(0.004, r.PriceInetd);
         Assert.Equal(0.1, r.CreditDiscountMax);
         Assert.Equal(0.28, r.PriceMinBid);    // min bid off: kept
-        Assert.Equal(Machine().EndDate, r.EndDate);
+        // The fixed end date becomes Vast's rolling duration (listing.offerDuration, 30 days) with this change.
+        Assert.Null(r.EndDate);
+        Assert.Equal("2592000", r.Duration);
+
+        // listing.offerDuration unset: the fixed end date is re-sent as it is.
+        var unmanaged = Assert.Single(ListingPlanner.Plan(Machine(), Change(0.44), Options(x => x.Listing.OfferDuration = null), new ManagementState(), null, Now).Mutations).Listing!;
+        Assert.Equal(Machine().EndDate, unmanaged.EndDate);
+        Assert.Null(unmanaged.Duration);
+
+        // ... and a rolling duration the host set in the console is kept (neither field sent).
+        var rollingByHost = Assert.Single(ListingPlanner.Plan(Machine(m => m with { Duration = 14 * 86400 }), Change(0.44), Options(x => x.Listing.OfferDuration = null), new ManagementState(), null, Now).Mutations).Listing!;
+        Assert.Null(rollingByHost.EndDate);
+        Assert.Null(rollingByHost.Duration);
     }
 
     [Fact]
-    public void The_rolling_end_date_is_refreshed_exactly_when_less_than_the_threshold_remains()
+    public void The_end_date_rolls_with_Vast_duration_set_once_when_less_than_the_threshold_remains_then_never_refreshed()
     {
         var o = Options(x => { x.Listing.OfferDuration = TimeSpan.FromDays(30); x.Listing.RefreshWhenLessThan = TimeSpan.FromDays(7); });
         var justAbove = Machine(m => m with { EndDate = Now.AddDays(7).AddMinutes(1).ToUnixTimeSeconds() });
@@ -80,12 +92,35 @@ public sealed class ListingPlannerTests
         var justBelow = Machine(m => m with { EndDate = Now.AddDays(7).AddMinutes(-1).ToUnixTimeSeconds() });
         var plan = ListingPlanner.Plan(justBelow, Hold(0.40), o, new ManagementState(), null, Now);
         var request = Assert.Single(plan.Mutations).Listing!;
-        Assert.Equal(Now.AddDays(30).ToUnixTimeSeconds(), request.EndDate);
-        Assert.Equal(0.40, request.PriceGpu); // the rest unchanged
-        Assert.Equal("refresh", plan.Items.Single(i => i.Field == "end date").Reason);
+        Assert.Equal("2592000", request.Duration); // Vast moves end_date to now + 30 days every day from now on
+        Assert.Null(request.EndDate);              // never combined with end_date
+        Assert.Equal(0.40, request.PriceGpu);      // the rest unchanged
+        Assert.Equal(("change", "refresh"), plan.Items.Where(i => i.Field == "end date").Select(i => (i.Action, i.Reason)).Single());
 
         var none = Machine(m => m with { EndDate = null });
-        Assert.Equal(Now.AddDays(30).ToUnixTimeSeconds(), Assert.Single(ListingPlanner.Plan(none, Hold(0.40), o, new ManagementState(), null, Now).Mutations).Listing!.EndDate);
+        Assert.Equal("2592000", Assert.Single(ListingPlanner.Plan(none, Hold(0.40), o, new ManagementState(), null, Now).Mutations).Listing!.Duration);
+
+        // Rolling on Vast with the configured duration: in sync whatever the end date says, with no refresh ever.
+        var rolling = Machine(m => m with { Duration = 30 * 86400, EndDate = Now.AddDays(29).ToUnixTimeSeconds() });
+        var inSync = ListingPlanner.Plan(rolling, Hold(0.40), o, new ManagementState(), null, Now);
+        Assert.Empty(inSync.Mutations);
+        Assert.Equal(("keep", "rolling"), inSync.Items.Where(i => i.Field == "end date").Select(i => (i.Action, i.Reason)).Single());
+
+        // A different rolling duration on Vast (the configuration changed): set again.
+        var other = Machine(m => m with { Duration = 14 * 86400, EndDate = Now.AddDays(14).ToUnixTimeSeconds() });
+        Assert.Equal("2592000", Assert.Single(ListingPlanner.Plan(other, Hold(0.40), o, new ManagementState(), null, Now).Mutations).Listing!.Duration);
+    }
+
+    [Fact]
+    public void A_window_ahead_turns_a_rolling_listing_into_a_fixed_end_date_at_its_start()
+    {
+        var start = Now.AddDays(2).ToUnixTimeSeconds();
+        var rolling = Machine(m => m with { Duration = 30 * 86400, EndDate = Now.AddDays(30).ToUnixTimeSeconds() });
+        var plan = ListingPlanner.Plan(rolling, Hold(0.40), Options(), new ManagementState(), null, Now, new ListingConstraints(start, false, null, false, null));
+        var request = Assert.Single(plan.Mutations).Listing!;
+        Assert.Equal(start, request.EndDate);
+        Assert.Null(request.Duration);
+        Assert.Equal(("change", "maintenance_cap"), plan.Items.Where(i => i.Field == "end date").Select(i => (i.Action, i.Reason)).Single());
     }
 
     [Fact]

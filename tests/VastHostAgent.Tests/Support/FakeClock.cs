@@ -1,6 +1,7 @@
 using System.Collections;
 using System.Diagnostics;
 using System.Reflection;
+using System.Runtime.CompilerServices;
 using Microsoft.Extensions.Time.Testing;
 
 namespace VastHostAgent.Tests.Support;
@@ -40,6 +41,14 @@ public static class FakeClock
     private static readonly PropertyInfo Period = WaiterType.GetProperty("Period") is { PropertyType: var t } p && t == typeof(long)
         ? p
         : throw new InvalidOperationException("FakeTimeProvider's timers have no Period in ticks: FakeClock needs updating");
+
+    private static readonly ConditionalWeakTable<FakeTimeProvider, object> Gates = [];
+
+    /// <summary>
+    /// What real work in flight enters through (a lock on the clock): the pump checks "nothing in flight" and jumps
+    /// to the next timer under it, so a call that starts meanwhile cannot have its timeout jumped to.
+    /// </summary>
+    public static object Gate(FakeTimeProvider clock) => Gates.GetValue(clock, _ => new object());
 
     /// <summary>Runs the clock until <paramref name="task"/> completes and returns its result.</summary>
     /// <param name="task">The work, started on <paramref name="clock"/>.</param>
@@ -127,7 +136,19 @@ public static class FakeClock
                 continue;
             }
 
-            Advance(clock, (next < end.UtcTicks ? new DateTimeOffset(next, TimeSpan.Zero) : end) - clock.GetUtcNow());
+            lock (Gate(clock))
+            {
+                // Real work may have started since the check above, arming its timeout: never jump to it. Work that
+                // starts from here on waits for this jump (it enters through the same gate), so its timers count
+                // from the new time.
+                if (inFlight?.Invoke() == true)
+                {
+                    continue;
+                }
+
+                Advance(clock, (next < end.UtcTicks ? new DateTimeOffset(next, TimeSpan.Zero) : end) - clock.GetUtcNow());
+            }
+
             var after = Waiters(clock);
             if (before.OneShot.IsSubsetOf(after.OneShot))
             {

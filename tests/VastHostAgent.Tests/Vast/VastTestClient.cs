@@ -119,7 +119,7 @@ public sealed class VastTestClient : IAsyncDisposable
         services.AddSingleton<TimeProvider>(time);
         services.AddLogging(l => l.SetMinimumLevel(LogLevel.Trace).AddProvider(new FakeLoggerProvider(collector)));
         services.AddAgent(configuration);
-        var calls = new CallCounter();
+        var calls = new CallCounter(time is FakeTimeProvider fake ? FakeClock.Gate(fake) : new object());
         var http = services.AddHttpClient(VastClient.HttpClientName)
             .ConfigureAdditionalHttpMessageHandlers((handlers, _) => handlers.Insert(0, new CountingHandler(calls)));
         if (baseUrl is null)
@@ -147,13 +147,20 @@ public sealed class VastTestClient : IAsyncDisposable
 
     public async ValueTask DisposeAsync() => await Services.DisposeAsync();
 
-    private sealed class CallCounter
+    /// <summary>Calls in flight; a call enters through the clock's gate (<see cref="FakeClock.Gate"/>).</summary>
+    private sealed class CallCounter(object gate)
     {
         private int _count;
 
         public int Count => Volatile.Read(ref _count);
 
-        public void Enter() => Interlocked.Increment(ref _count);
+        public void Enter()
+        {
+            lock (gate)
+            {
+                Interlocked.Increment(ref _count);
+            }
+        }
 
         public void Leave() => Interlocked.Decrement(ref _count);
     }
