@@ -23,7 +23,7 @@ public static class AgentCommandLine
           vast-host-agent plan                             what the listing reconcile would change, and why
           vast-host-agent apply --once --no-dry-run        apply one reconcile now
           vast-host-agent maint schedule --at 2026-12-01T02:00Z --duration 2h --category gpu
-          vast-host-agent maint list                       windows, their state and why; the fault guard
+          vast-host-agent maint list                       windows, their state and why; the fault guard (controller: every machine)
           vast-host-agent maint cancel cli-20261201T0200Z  cancel (and cancel_maint on Vast if scheduled there)
           vast-host-agent doctor                           check configuration, NVML, Docker and sensors
           VASTHOST_METRICS__LISTENADDRESS=0.0.0.0:9470 vast-host-agent run

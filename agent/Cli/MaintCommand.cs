@@ -22,6 +22,8 @@ internal static partial class MaintCommand
     private static readonly string[] Categories = ["power", "internet", "disk", "gpu", "software", "other"];
     private static readonly string[] ListHeader = ["ID", "STATE", "START (UTC)", "END (UTC)", "CATEGORY", "SOURCE", "ON VAST", "WHY"];
 
+    private static readonly string[] FleetListHeader = ["MACHINE", "HOST", "ID", "STATE", "START (UTC)", "END (UTC)", "CATEGORY", "ON VAST", "WHY"];
+
     public static async Task<int> ScheduleAsync(string? configPath, string at, string duration, string category, string? id, TextWriter output, string? machine = null)
     {
         var (services, problem) = await OpenAsync(configPath, machine: machine).ConfigureAwait(false);
@@ -155,6 +157,12 @@ internal static partial class MaintCommand
 
         await using var _ = services;
         var now = services.GetRequiredService<TimeProvider>().GetUtcNow();
+        var agent = services.GetRequiredService<IOptions<AgentOptions>>().Value;
+        if (machine is null && agent.Role == AgentRole.Controller)
+        {
+            return await ListFleetAsync(services, agent, json, now, output).ConfigureAwait(false);
+        }
+
         MaintenanceStatus status;
         try
         {
@@ -209,6 +217,81 @@ internal static partial class MaintCommand
         foreach (var stateProblem in status.StateProblems)
         {
             sb.Append("STATE: ").Append(stateProblem).Append('\n');
+        }
+
+        await output.WriteAsync(sb.ToString()).ConfigureAwait(false);
+        return ExitCodes.Ok;
+    }
+
+    /// <summary>
+    /// A controller without --machine: one table of every machine's windows (open ones, and those closed in the last
+    /// 7 days) and one line per machine whose guard has tripped or whose state is being re-established.
+    /// </summary>
+    private static async Task<int> ListFleetAsync(IServiceProvider services, AgentOptions agent, bool json, DateTimeOffset now, TextWriter output)
+    {
+        var o = services.GetRequiredService<IOptions<MaintenanceOptions>>().Value;
+        var guard = services.GetRequiredService<IOptions<FaultGuardOptions>>().Value;
+        var enabled = services.GetRequiredService<IOptions<ManagementOptions>>().Value.Enabled;
+        List<MachineMaintenanceStatus> machines;
+        try
+        {
+            machines = [.. Fleet.FleetMachines.OnDisk(agent.StateDirectory).Select(m => new MachineMaintenanceStatus(m.Id, m.Hostname, MaintenanceStatus.Read(m.Directory, o, guard, enabled, now)))];
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return await CannotWrite(services, ex).ConfigureAwait(false);
+        }
+
+        if (json)
+        {
+            await output.WriteLineAsync(JsonSerializer.Serialize(machines, MaintenanceStatusJsonContext.Default.ListMachineMaintenanceStatus)).ConfigureAwait(false);
+            return ExitCodes.Ok;
+        }
+
+        var inv = CultureInfo.InvariantCulture;
+        var sb = new StringBuilder();
+        sb.Append(inv, $"Maintenance windows of {machines.Count} machine(s) (notice {Human(o.NoticePeriod)}, conflicts: {o.ConflictPolicy.ConfigName()}; per machine: maint list --machine ID|HOSTNAME)\n");
+        var rows = new List<string[]> { FleetListHeader };
+        foreach (var m in machines)
+        {
+            rows.AddRange(m.Status.Windows.Select(w => new[]
+            {
+                m.MachineId.ToString(inv),
+                m.Hostname ?? "-",
+                w.Id,
+                w.CancelRequested && w.State.IsOpen ? w.State + " (cancelling)" : w.State.ToString(),
+                w.Start.ToString("yyyy-MM-dd HH:mm", inv),
+                w.End.ToString("yyyy-MM-dd HH:mm", inv),
+                w.Category,
+                w.ScheduledOnVast ? "yes" : "no",
+                w.Why ?? "",
+            }));
+        }
+
+        if (rows.Count == 1)
+        {
+            sb.Append(machines.Count == 0
+                ? "  (no machine yet: the controller keeps state for each machine it has reconciled)\n"
+                : "  (none; add one with `vast-host-agent maint schedule --machine ID|HOSTNAME`)\n");
+        }
+        else
+        {
+            Table(sb, rows);
+        }
+
+        var tripped = machines.Where(m => m.Status.Guard.Tripped).ToList();
+        sb.Append(inv, $"\nFault guard: {(guard.Enabled ? $"{tripped.Count} of {machines.Count} machine(s) tripped" : "off (faultGuard.enabled)")}\n");
+        foreach (var m in tripped)
+        {
+            sb.Append(inv, $"  {m.MachineId} ({m.Hostname ?? "-"}): {GuardLine(m.Status.Guard, now)}\n");
+        }
+
+        foreach (var m in machines)
+        {
+            foreach (var stateProblem in m.Status.StateProblems)
+            {
+                sb.Append(inv, $"STATE {m.MachineId} ({m.Hostname ?? "-"}): {stateProblem}\n");
+            }
         }
 
         await output.WriteAsync(sb.ToString()).ConfigureAwait(false);
@@ -338,4 +421,5 @@ internal static partial class MaintCommand
 
 [System.Text.Json.Serialization.JsonSourceGenerationOptions(PropertyNamingPolicy = System.Text.Json.Serialization.JsonKnownNamingPolicy.CamelCase, WriteIndented = true)]
 [System.Text.Json.Serialization.JsonSerializable(typeof(MaintenanceStatus))]
+[System.Text.Json.Serialization.JsonSerializable(typeof(List<MachineMaintenanceStatus>))]
 internal sealed partial class MaintenanceStatusJsonContext : System.Text.Json.Serialization.JsonSerializerContext;

@@ -5,6 +5,7 @@ using System.Text.Json;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 using VastHostAgent.Hosting;
+using VastHostAgent.Kernel;
 using VastHostAgent.Maintenance;
 using VastHostAgent.Metrics;
 
@@ -89,6 +90,11 @@ internal static class StatusCommand
             sb.Append(MaintCommand.Summary(maintenance, report.GeneratedAt));
         }
 
+        if (report.Fleet is { } fleet)
+        {
+            sb.Append(Fleet(fleet));
+        }
+
         sb.Append('\n');
         var gpuRows = report.Gpus.Select(g => new[]
         {
@@ -119,6 +125,38 @@ internal static class StatusCommand
             c.MemoryBytes is { } mem ? (c.MemoryLimitBytes is { } lim ? $"{Gib(mem)}/{Gib(lim)} GiB" : $"{Gib(mem)} GiB") : "-",
         });
         Table(sb, ["INSTANCE", "NAME", "STATE", "UPTIME", "GPUS", "CPU", "MEMORY"], containerRows);
+        return sb.ToString();
+    }
+
+    /// <summary>A controller's lines: the account, rig health, and the machines the fault guard holds.</summary>
+    internal static string Fleet(FleetStatus fleet)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        var sb = new StringBuilder();
+        sb.Append(fleet.LastCycleAt is { } at
+            ? string.Create(inv, $"Fleet: {fleet.Machines} machine(s) on the account: {fleet.Managed} managed, {fleet.ReadOnly} read-only{(fleet.Conflicts > 0 ? $", {fleet.Conflicts} claimed twice (left alone)" : "")}; last cycle {at:yyyy-MM-dd HH:mm:ss}Z\n")
+            : "Fleet: no cycle yet\n");
+        if (fleet.RigHealth is { } health)
+        {
+            sb.Append(health.Up
+                ? string.Create(inv, $"Rig health (fleet.prometheus): up, {health.Known} rig(s) known at {health.At:HH:mm:ss}Z\n")
+                : string.Create(inv, $"Rig health (fleet.prometheus): UNAVAILABLE at {health.At:HH:mm:ss}Z: {health.Problem}: the fault guard holds (no unlist, no relist)\n"));
+        }
+
+        if (fleet.HeldCount > 0)
+        {
+            sb.Append(inv, $"Held (rig health unknown): {fleet.HeldCount} machine(s)\n");
+            foreach (var m in fleet.Held)
+            {
+                sb.Append(inv, $"  {m.MachineId} ({m.Hostname ?? "-"}): {m.Why}\n");
+            }
+
+            if (fleet.HeldCount > fleet.Held.Count)
+            {
+                sb.Append(inv, $"  ... and {fleet.HeldCount - fleet.Held.Count} more (vasthost_fleet_rig_health_known == 0)\n");
+            }
+        }
+
         return sb.ToString();
     }
 

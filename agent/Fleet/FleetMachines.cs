@@ -68,6 +68,29 @@ public sealed class FleetMachines(
         return null;
     }
 
+    /// <summary>Every machine the controller keeps state for (id and the host name it last saw), by id.</summary>
+    public static IReadOnlyList<(long Id, string? Hostname, string Directory)> OnDisk(string stateDirectory)
+    {
+        var root = Path.Combine(stateDirectory, DirectoryName);
+        if (!Directory.Exists(root))
+        {
+            return [];
+        }
+
+        var known = new List<(long, string?, string)>();
+        foreach (var dir in Directory.EnumerateDirectories(root))
+        {
+            if (long.TryParse(Path.GetFileName(dir), NumberStyles.None, CultureInfo.InvariantCulture, out var id))
+            {
+                var file = Path.Combine(dir, HostnameFile);
+                var hostname = File.Exists(file) ? File.ReadAllText(file).Trim() : null;
+                known.Add((id, string.IsNullOrEmpty(hostname) ? null : hostname, dir));
+            }
+        }
+
+        return [.. known.OrderBy(k => k.Item1)];
+    }
+
     /// <summary>The machine's context under <paramref name="policy"/>.</summary>
     public ManagedMachine For(long id, string? hostname, FleetPolicy policy)
     {

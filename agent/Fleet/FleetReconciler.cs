@@ -26,7 +26,7 @@ public sealed class FleetReconciler(
     FleetPolicies policies,
     TimeProvider time,
     ILogger<FleetReconciler> logger,
-    IRigHealthSource? rigHealth = null) : IReconcileDriver, IDisposable
+    IRigHealthSource? rigHealth = null) : IReconcileDriver, IFleetStatusSource, IDisposable
 {
     private readonly SemaphoreSlim _gate = new(1, 1);
     private string? _lastSelectionProblem;
@@ -38,6 +38,9 @@ public sealed class FleetReconciler(
 
     /// <summary>The last rig health read.</summary>
     public RigHealthReport? Health { get; private set; }
+
+    /// <inheritdoc/>
+    public FleetStatus? Current { get; private set; }
 
     public async Task<IReadOnlyList<ReconcileReport>> RunCycleAsync(bool apply, bool dryRun, CancellationToken cancellationToken) =>
         await RunAsync(apply, dryRun, only: null, cancellationToken).ConfigureAwait(false);
@@ -107,6 +110,27 @@ public sealed class FleetReconciler(
         {
             var pricing = policyOf[group.First().Machine.EffectiveId].Management.Pricing.Market;
             markets[group.Key] = await market.GetAsync(group.Key, [.. group.Select(m => m.Machine)], pricing, cancellationToken).ConfigureAwait(false);
+        }
+
+        if (only is null)
+        {
+            var held = new List<FleetHeldMachine>();
+            var heldCount = 0;
+            foreach (var m in managed.Where(m => health is not null && policyOf[m.Machine.EffectiveId].FaultGuard.Enabled))
+            {
+                if (health!.For(m.Machine.EffectiveId, m.Machine.Hostname) is { Known: false } unknown)
+                {
+                    heldCount++;
+                    if (held.Count < 20)
+                    {
+                        held.Add(new FleetHeldMachine(m.Machine.EffectiveId, m.Machine.Hostname, unknown.Problem ?? "rig health unknown"));
+                    }
+                }
+            }
+
+            Current = new FleetStatus(readAt, all.Count, selection.Managed, selection.ReadOnly, selection.Conflicts,
+                health is null ? null : new FleetRigHealthStatus(health.Up, health.Problem, health.At, health.ByKey.Values.Count(v => v.Known)),
+                heldCount, held);
         }
 
         var reports = new List<ReconcileReport>(managed.Count);

@@ -57,6 +57,7 @@ public static class FleetServiceCollectionExtensions
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<Microsoft.Extensions.Logging.ILogger<FleetReconciler>>(),
             sp.GetService<IRigHealthSource>()));
+        services.TryAddSingleton<IFleetStatusSource>(sp => sp.GetRequiredService<FleetReconciler>());
         services.Replace(ServiceDescriptor.Singleton<IReconcileDriver>(sp =>
             sp.GetRequiredService<IOptions<AgentOptions>>().Value.Role == AgentRole.Controller
                 ? sp.GetRequiredService<FleetReconciler>()

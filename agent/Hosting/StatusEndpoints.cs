@@ -22,7 +22,15 @@ public static class StatusEndpoints
         var store = context.RequestServices.GetRequiredService<SnapshotStore>();
         var time = context.RequestServices.GetRequiredService<TimeProvider>();
         var now = time.GetUtcNow();
-        var report = StatusReport.From(store.Current, "running daemon", now) with { Maintenance = Maintenance.MaintenanceStatus.TryRead(context.RequestServices, now) };
+        var fleet = context.RequestServices.GetRequiredService<Microsoft.Extensions.Options.IOptions<AgentOptions>>().Value.Role == AgentRole.Controller
+            ? context.RequestServices.GetService<IFleetStatusSource>()
+            : null;
+        var report = StatusReport.From(store.Current, "running daemon", now) with
+        {
+            // A controller keeps windows per machine (maint list); its own state directory has none.
+            Maintenance = fleet is null ? Maintenance.MaintenanceStatus.TryRead(context.RequestServices, now) : null,
+            Fleet = fleet?.Current,
+        };
         context.Response.ContentType = "application/json; charset=utf-8";
         return System.Text.Json.JsonSerializer.SerializeAsync(context.Response.Body, report, AgentJsonContext.Default.StatusReport, context.RequestAborted);
     }

@@ -49,6 +49,9 @@ public sealed record StatusReport(
     /// <summary>Maintenance windows and the fault guard (from the state directory).</summary>
     public Maintenance.MaintenanceStatus? Maintenance { get; init; }
 
+    /// <summary>A controller's fleet: machines, rig health and the machines the guard holds (null in the other roles).</summary>
+    public FleetStatus? Fleet { get; init; }
+
     /// <summary>Builds the report from a snapshot (pure).</summary>
     public static StatusReport From(HostSnapshot snapshot, string source, DateTimeOffset now)
     {

@@ -30,7 +30,7 @@ public sealed record GuardStatus(bool Enabled, string Policy, bool Tripped, Date
 /// <param name="StateProblems">State files found unusable and set aside whose recovery from Vast is still pending, in words.</param>
 public sealed record MaintenanceStatus(bool ManagementEnabled, IReadOnlyList<WindowStatus> Windows, GuardStatus Guard, IReadOnlyList<string> StateProblems)
 {
-    /// <summary>As <see cref="Read"/>, or null when the state directory cannot be read.</summary>
+    /// <summary>As <see cref="Read(IServiceProvider, DateTimeOffset, bool)"/>, or null when the state directory cannot be read.</summary>
     public static MaintenanceStatus? TryRead(IServiceProvider services, DateTimeOffset now)
     {
         try
@@ -44,20 +44,25 @@ public sealed record MaintenanceStatus(bool ManagementEnabled, IReadOnlyList<Win
     }
 
     /// <summary>Reads the book and the guard's state (without changing them); configured windows the daemon has not taken up yet are shown as planned.</summary>
-    public static MaintenanceStatus Read(IServiceProvider services, DateTimeOffset now, bool includeClosed = true)
+    public static MaintenanceStatus Read(IServiceProvider services, DateTimeOffset now, bool includeClosed = true) =>
+        Read(services.GetRequiredService<IOptions<AgentOptions>>().Value.StateDirectory,
+            services.GetRequiredService<IOptions<MaintenanceOptions>>().Value,
+            services.GetRequiredService<IOptions<FaultGuardOptions>>().Value,
+            services.GetRequiredService<IOptions<ManagementOptions>>().Value.Enabled,
+            now,
+            includeClosed);
+
+    /// <summary>As <see cref="Read(IServiceProvider, DateTimeOffset, bool)"/>, for one state directory (a controller's machine).</summary>
+    public static MaintenanceStatus Read(string stateDirectory, MaintenanceOptions o, FaultGuardOptions guard, bool managementEnabled, DateTimeOffset now, bool includeClosed = true)
     {
-        var agent = services.GetRequiredService<IOptions<AgentOptions>>().Value;
-        var o = services.GetRequiredService<IOptions<MaintenanceOptions>>().Value;
-        var guard = services.GetRequiredService<IOptions<FaultGuardOptions>>().Value;
-        var management = services.GetRequiredService<IOptions<ManagementOptions>>().Value;
-        var bookRead = new MaintenanceStore(agent.StateDirectory).Read();
+        var bookRead = new MaintenanceStore(stateDirectory).Read();
         var book = WindowBook.Sync(bookRead.Value, now, o);
         var windows = book.Windows
             .Where(w => includeClosed ? w.State.IsOpen || now - w.End < TimeSpan.FromDays(7) : w.State.IsOpen)
             .OrderBy(w => w.Start)
             .Select(w => new WindowStatus(w.Id, w.Source, w.State, w.Start, w.End, w.Category, w.OriginalStart, w.Deferrals, w.ScheduledOnVast, w.CancelRequested, w.Why, w.History))
             .ToList();
-        var guardRead = new FaultGuardStore(agent.StateDirectory).Read();
+        var guardRead = new FaultGuardStore(stateDirectory).Read();
         var state = guardRead.Value;
         var problems = new List<string>();
         void Note(string file, StateFileRecovery? r)
@@ -71,8 +76,11 @@ public sealed record MaintenanceStatus(bool ManagementEnabled, IReadOnlyList<Win
 
         Note(MaintenanceStore.FileName, bookRead.Recovery);
         Note(FaultGuardStore.FileName, guardRead.Recovery);
-        Note(ManagementStateStore.FileName, new ManagementStateStore(agent.StateDirectory).Read().Recovery);
-        return new MaintenanceStatus(management.Enabled, windows,
+        Note(ManagementStateStore.FileName, new ManagementStateStore(stateDirectory).Read().Recovery);
+        return new MaintenanceStatus(managementEnabled, windows,
             new GuardStatus(guard.Enabled, guard.Policy.ConfigName(), state.Tripped, state.TrippedAt, state.Reason, state.Since, state.ClearSince), problems);
     }
 }
+
+/// <summary>One machine of a controller, as <c>maint list</c> shows it for the whole fleet.</summary>
+public sealed record MachineMaintenanceStatus(long MachineId, string? Hostname, MaintenanceStatus Status);

@@ -55,6 +55,19 @@ public sealed class ControllerPlanTests
         Assert.Contains("swap-psu", list.Stdout, StringComparison.Ordinal);
         var otherList = await AgentProcess.RunToExitAsync(["maint", "list", "--config", config, "--machine", "rig-01"], timeout: TimeSpan.FromSeconds(60));
         Assert.DoesNotContain("swap-psu", otherList.Stdout, StringComparison.Ordinal);
+
+        // A second window on another machine at the same time; maint list without --machine shows both, by machine.
+        var schedule2 = await AgentProcess.RunToExitAsync(["maint", "schedule", "--config", config, "--machine", "rig-01", "--at", at, "--duration", "1h", "--id", "bios"], timeout: TimeSpan.FromSeconds(60));
+        Assert.True(schedule2.ExitCode == 0, schedule2.Stderr + schedule2.Stdout);
+        var fleet = await AgentProcess.RunToExitAsync(["maint", "list", "--config", config], timeout: TimeSpan.FromSeconds(60));
+        Assert.True(fleet.ExitCode == 0, fleet.Stderr);
+        var rows = fleet.Stdout.Split('\n');
+        Assert.Contains(rows, r => r.Contains("rig-02", StringComparison.Ordinal) && r.Contains("swap-psu", StringComparison.Ordinal));
+        Assert.Contains(rows, r => r.Contains("rig-01", StringComparison.Ordinal) && r.Contains("bios", StringComparison.Ordinal));
+        var json = System.Text.Json.Nodes.JsonNode.Parse((await AgentProcess.RunToExitAsync(["maint", "list", "--config", config, "--json"], timeout: TimeSpan.FromSeconds(60))).Stdout)!.AsArray();
+        Assert.Equal(["rig-01:bios", "rig-02:swap-psu"], json.SelectMany(m => m!["status"]!["windows"]!.AsArray().Select(w => $"{m["hostname"]}:{w!["id"]}")).Order());
+        Assert.DoesNotContain(emulator.State.Requests, r => r.Mutation);
+
         var unknown = await AgentProcess.RunToExitAsync(["maint", "schedule", "--config", config, "--machine", "gpu-box", "--at", at, "--duration", "2h"], timeout: TimeSpan.FromSeconds(60));
         Assert.Equal(2, unknown.ExitCode);
         Assert.Contains("--machine: 'gpu-box' is not a machine id, nor the host name of a machine the controller manages", unknown.Stderr, StringComparison.Ordinal);
