@@ -142,7 +142,11 @@ public sealed class ControllerEndToEndTests(ITestOutputHelper output) : IAsyncLi
     private bool Listed(string host) => _emulator.State.MachineJson(_ids[host])!["listed"]!.GetValue<bool>();
 
     private Task WaitListedAsync(string host, bool listed, string why) =>
-        Poll.UntilAsync(() => Listed(host) == listed, Deadline, $"{host} {(listed ? "listed" : "unlisted")} on Vast ({why}){Mutations()}");
+        UntilAsync(() => Listed(host) == listed, $"{host} {(listed ? "listed" : "unlisted")} on Vast ({why})");
+
+    /// <summary>Polls <paramref name="condition"/>; on timeout the message lists the mutations the emulator had seen by then.</summary>
+    private async Task UntilAsync(Func<bool> condition, string what) =>
+        await Poll.UntilAsync(() => Task.FromResult((Done: condition(), Seen: Mutations())), r => r.Done, Deadline, what);
 
     /// <summary>Mutation requests the emulator received for one machine (path /machines/{id}/...), optionally of one endpoint.</summary>
     private List<RequestLogEntry> MutationsFor(string host, string? endpoint = null) =>
@@ -152,7 +156,7 @@ public sealed class ControllerEndToEndTests(ITestOutputHelper output) : IAsyncLi
     private List<RequestLogEntry> CreateAsks() => [.. _emulator.State.Requests.Where(r => r.Endpoint == Endpoints.CreateAsks)];
 
     private string Mutations() =>
-        "; mutations so far: " + string.Join(", ", _emulator.State.Requests.Where(r => r.Mutation).Select(r => $"{r.Method} {r.Path} {r.Status}{(r.Applied ? " applied" : "")}"));
+        "mutations: " + string.Join(", ", _emulator.State.Requests.Where(r => r.Mutation).Select(r => $"{r.Method} {r.Path} {r.Status}{(r.Applied ? " applied" : "")}"));
 
     /// <summary>Waits until the controller has reconciled every machine at a time at or after <paramref name="after"/> (unix seconds).</summary>
     private Task<Exposition> WaitReconciledAfterAsync(double after, string what) =>
@@ -225,8 +229,8 @@ public sealed class ControllerEndToEndTests(ITestOutputHelper output) : IAsyncLi
             Assert.True(schedule.ExitCode == 0, schedule.Stderr + schedule.Stdout);
         }
 
-        await Poll.UntilAsync(() => MutationsFor("rig-a", Endpoints.Dnotify).Any(r => r.Applied) && MutationsFor("rig-c", Endpoints.Dnotify).Any(r => r.Applied),
-            Deadline, "dnotify for machines a and c" + Mutations());
+        await UntilAsync(() => MutationsFor("rig-a", Endpoints.Dnotify).Any(r => r.Applied) && MutationsFor("rig-c", Endpoints.Dnotify).Any(r => r.Applied),
+            "dnotify for machines a and c");
         foreach (var host in new[] { "rig-a", "rig-c" })
         {
             var window = Assert.Single(_emulator.State.MachineJson(_ids[host])!["machine_maintenance"]!.AsArray());
@@ -234,8 +238,8 @@ public sealed class ControllerEndToEndTests(ITestOutputHelper output) : IAsyncLi
         }
 
         // The offers of a and c are clamped to end at the window's start (create_asks), so no contract outlives it.
-        await Poll.UntilAsync(() => new[] { "rig-a", "rig-c" }.All(h => _emulator.State.MachineJson(_ids[h])!["end_date"]!.GetValue<double>() <= windowStart),
-            Deadline, "the offers of a and c ending at the window's start" + Mutations());
+        await UntilAsync(() => new[] { "rig-a", "rig-c" }.All(h => _emulator.State.MachineJson(_ids[h])!["end_date"]!.GetValue<double>() <= windowStart),
+            "the offers of a and c ending at the window's start");
         await WaitReconciledAfterAsync(Now, "one more cycle over every machine");
         Assert.Single(MutationsFor("rig-a", Endpoints.Dnotify));
         Assert.Single(MutationsFor("rig-c", Endpoints.Dnotify));
@@ -273,7 +277,7 @@ public sealed class ControllerEndToEndTests(ITestOutputHelper output) : IAsyncLi
         // The emulator holds the next unlist for 5 s, then applies it whether or not the client is still there.
         _emulator.State.AddFault(new FaultSpec(Endpoints.Unlist, DelayMs: 5000, PassThrough: true));
         _nvml["rig-b"].Set("gpu.1.lost", "1");
-        await Poll.UntilAsync(() => _emulator.State.Faults.Count == 0, Deadline, "the unlist of rig-b reaching the emulator" + Mutations());
+        await UntilAsync(() => _emulator.State.Faults.Count == 0, "the unlist of rig-b reaching the emulator");
         await _controller!.KillAsync();
         output.WriteLine($"{clock.Elapsed.TotalSeconds:0.0}s: controller killed with the unlist in flight");
         var stateFile = Path.Combine(_controllerDir, "state", "machines", Id("rig-b"), "management-state.json");
@@ -283,7 +287,7 @@ public sealed class ControllerEndToEndTests(ITestOutputHelper output) : IAsyncLi
 
         // The held request is applied after the controller died: Vast has unlisted b, the controller never heard.
         await WaitListedAsync("rig-b", false, "the held unlist applied");
-        await Poll.UntilAsync(() => MutationsFor("rig-b").Count(r => r.Applied) == 1, Deadline, "the unlist logged as applied" + Mutations());
+        await UntilAsync(() => MutationsFor("rig-b").Count(r => r.Applied) == 1, "the unlist logged as applied");
 
         // ---- restarted, the controller re-reads instead of sending the unlist again; then the GPU comes back.
         await StartControllerAsync();
@@ -303,7 +307,7 @@ public sealed class ControllerEndToEndTests(ITestOutputHelper output) : IAsyncLi
         Assert.Empty(MutationsFor("rig-c"));
         foreach (var group in _emulator.State.Requests.Where(r => r.Mutation).GroupBy(r => (r.Endpoint, r.Path)))
         {
-            Assert.True(group.Count() == 1, $"{group.Key} sent {group.Count()} times{Mutations()}");
+            Assert.True(group.Count() == 1, $"{group.Key} sent {group.Count()} times; {Mutations()}");
         }
 
         output.WriteLine($"{clock.Elapsed.TotalSeconds:0.0}s: rig-b relisted after the restart; every mutation sent once");
