@@ -141,7 +141,8 @@ public sealed class MutationPath(
     /// <param name="machineReadAt">When the machine was read (a quarantine is lifted by a read at or after its end).</param>
     /// <param name="dryRun">Whether the cycle only decides and journals.</param>
     /// <param name="persist">False for <c>plan</c>: nothing is written.</param>
-    public MutationCycle Begin(long machineId, DateTimeOffset machineReadAt, bool dryRun, bool persist)
+    /// <param name="listed">Whether that read shows the machine listed (null: not known).</param>
+    public MutationCycle Begin(long machineId, DateTimeOffset machineReadAt, bool dryRun, bool persist, bool? listed = null)
     {
         var cycle = new MutationCycle(machineId, machineReadAt, dryRun);
         var state = store.Load();
@@ -167,7 +168,15 @@ public sealed class MutationPath(
                     journal.Write([JournalEntries.Entry(time.GetUtcNow(), "mutation", "recover", "re_read_after_unknown_outcome", dryRun,
                         $"{unknown.Summary}: no answer at {Stamp(unknown.At)}; the machine read at {Stamp(machineReadAt)}, after the quarantine, is what Vast applied: decisions start from it",
                         result: "re_read", machineId: machineId, endpoint: unknown.Endpoint)]);
-                    store.Update(s => s with { Unknown = null });
+                    // An unlist whose answer was lost and which Vast did apply is the agent's own unlist, as if it had
+                    // been answered: remembered, so the agent relists once the reason is gone (else the machine stays off
+                    // the market for good after a crash or a timeout mid-unlist).
+                    var unlistedByAgent = unknown.Endpoint == VastEndpointInfo.Of(VastEndpoint.Unlist).Name && listed == false;
+                    store.Update(s => s with
+                    {
+                        Unknown = null,
+                        UnlistedByAgentReason = unlistedByAgent ? s.UnlistedByAgentReason ?? UnlistReason(unknown.Summary) : s.UnlistedByAgentReason,
+                    });
                 }
             }
             else
@@ -268,6 +277,9 @@ public sealed class MutationPath(
         journal.Write([JournalEntries.Mutation(now, cycle.MachineId, VastEndpointInfo.Of(mutation.Endpoint).Name, result, cycle.DryRun, detail)]);
         return result;
     }
+
+    /// <summary>The reason of an unlist from its summary ("unlist: " + reason, see <see cref="ListingPlanner"/>).</summary>
+    private static string UnlistReason(string summary) => summary.StartsWith("unlist: ", StringComparison.Ordinal) ? summary["unlist: ".Length..] : summary;
 
     private static string Stamp(DateTimeOffset at) => at.ToString("yyyy-MM-dd HH:mm:ss'Z'", CultureInfo.InvariantCulture);
 }

@@ -166,7 +166,7 @@ public sealed partial class Reconciler(
             state = store.Update(s => Track(s, machine, id, now, o));
         }
 
-        var cycle = mutations.Begin(id, now, dryRun, persist: apply);
+        var cycle = mutations.Begin(id, now, dryRun, persist: apply, listed: machine.Listed);
         if (holdBudget is not null)
         {
             cycle.Hold(MutationResult.SkippedBudget, holdBudget);

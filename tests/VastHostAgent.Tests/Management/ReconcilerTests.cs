@@ -195,6 +195,21 @@ public sealed class ReconcilerTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task An_unlist_Vast_applied_while_the_agent_was_gone_is_still_the_agents_own_and_is_undone_once_its_reason_is_gone()
+    {
+        await using var host = Host(new() { ["management:pricing:strategy"] = "off" });
+        // The agent died with the fault guard's unlist in flight and Vast applied it; the fault has cleared since.
+        await host.Client.UnlistMachineAsync(MachineId, default);
+        new ManagementStateStore(_stateDir).Update(s => s with { Pending = new PendingMutation(DateTimeOffset.UtcNow.AddHours(-1), "unlist", "unlist: fault guard: gpu_lost: GPU 1 lost") });
+
+        var report = await ReconcilerOf(host).RunAsync(apply: true, dryRun: false, default);
+        Assert.Equal(VastEndpoint.CreateAsks, Assert.Single(report.Plan!.Mutations).Endpoint);   // relisted, not left off the market
+        Assert.True((await host.Client.GetMachineAsync(MachineId, default)).Listed);
+        Assert.Single(Mutations(), r => r.Endpoint == Endpoints.Unlist);
+        Assert.Null(new ManagementStateStore(_stateDir).Load().UnlistedByAgentReason);
+    }
+
+    [Fact]
     public async Task A_change_the_host_made_by_hand_to_an_unmanaged_field_is_kept()
     {
         await using var host = Host(new() { ["management:pricing:strategy"] = "fixed", ["management:pricing:fixedPrice"] = "0.48" });
