@@ -265,6 +265,14 @@ public sealed class ControllerEndToEndTests(ITestOutputHelper output) : IAsyncLi
         var log = _controller.StandardOutput + _controller.StandardError;
         Assert.Contains("Rig health from Prometheus unavailable (the fault guard holds)", log, StringComparison.Ordinal);
         Assert.All(Hostnames, h => Assert.Contains($"Fault guard holds machine {Id(h)} (no trip, no clear)", log, StringComparison.Ordinal));
+
+        // ... and `status` on the controller host says so, naming the held machines.
+        var status = await AgentProcess.RunToExitAsync(["status", "--config", _controller.ConfigPath], timeout: TimeSpan.FromSeconds(60));
+        Assert.True(status.ExitCode == 0, status.Stderr);
+        Assert.Contains("Rig health (fleet.prometheus): UNAVAILABLE", status.Stdout, StringComparison.Ordinal);
+        Assert.Contains("the fault guard holds (no unlist, no relist)", status.Stdout, StringComparison.Ordinal);
+        Assert.Contains("Held (rig health unknown): 3 machine(s)", status.Stdout, StringComparison.Ordinal);
+        Assert.All(Hostnames, h => Assert.Contains($"{Id(h)} ({h})", status.Stdout, StringComparison.Ordinal));
         output.WriteLine($"{clock.Elapsed.TotalSeconds:0.0}s: held {Now - stoppedAt:0.0}s without Prometheus, no mutation");
     }
 
