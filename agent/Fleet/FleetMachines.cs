@@ -34,6 +34,11 @@ public sealed class FleetMachines(
 
     private readonly Dictionary<long, (FleetPolicy Policy, ManagedMachine Machine)> _machines = [];
 
+    // The account's mutations of the last hour, oldest first, and the machines whose earlier ones are counted.
+    private readonly SortedSet<(DateTimeOffset At, long Sequence)> _sent = [];
+    private readonly HashSet<long> _counted = [];
+    private long _sequence;
+
     /// <summary>The state directory of one machine.</summary>
     public static string DirectoryFor(string stateDirectory, long machineId) =>
         Path.Combine(stateDirectory, DirectoryName, machineId.ToString(CultureInfo.InvariantCulture));
@@ -127,13 +132,36 @@ public sealed class FleetMachines(
             time,
             loggers.CreateLogger<MaintenanceCoordinator>());
         var machine = new ManagedMachine(id, hostname, policy.Name, policy.Management, state, mutations, coordinator);
+        if (_counted.Add(id))
+        {
+            // What this machine sent before a restart counts towards the account's budget (read once per process).
+            Sent(state.Load().Mutations);
+        }
+
         _machines[id] = (policy, machine);
         return machine;
     }
 
-    /// <summary>Mutations sent in the last hour across the account (from every machine's state).</summary>
-    public int MutationsInLastHour(DateTimeOffset now) =>
-        _machines.Values.Sum(m => m.Machine.State.Load().Mutations.Count(t => now - t < TimeSpan.FromHours(1)));
+    /// <summary>Mutations sent in the last hour across the account: kept in memory (no state file read per cycle).</summary>
+    public int MutationsInLastHour(DateTimeOffset now)
+    {
+        while (_sent.Count > 0 && now - _sent.Min.At >= TimeSpan.FromHours(1))
+        {
+            _sent.Remove(_sent.Min);
+        }
+
+        return _sent.Count;
+    }
+
+    /// <summary>Counts mutations sent (at these times) towards the account's hourly budget.</summary>
+    public void Sent(IEnumerable<DateTimeOffset> at)
+    {
+        foreach (var t in at)
+        {
+            // Distinct entries for equal times: a multiset by (time, sequence).
+            _sent.Add((t, _sequence++));
+        }
+    }
 
     /// <summary>The machines built so far.</summary>
     public IReadOnlyCollection<ManagedMachine> Known => [.. _machines.Values.Select(m => m.Machine)];

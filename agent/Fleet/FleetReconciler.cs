@@ -135,7 +135,6 @@ public sealed class FleetReconciler(
 
         var reports = new List<ReconcileReport>(managed.Count);
         var accountBudget = o.MutationBudgetPerHour;
-        var usedThisHour = machines.MutationsInLastHour(now);
         foreach (var match in managed)
         {
             var machine = match.Machine;
@@ -145,14 +144,14 @@ public sealed class FleetReconciler(
             var (snapshot, problem) = policy.Management.Pricing.Strategy == PricingStrategy.Market
                 ? markets[FleetMarket.ClassOf(machine, policy.Management.Pricing.Market)]
                 : (null, null);
-            var hold = usedThisHour >= accountBudget
+            var hold = machines.MutationsInLastHour(time.GetUtcNow()) >= accountBudget
                 ? string.Create(CultureInfo.InvariantCulture, $"the account's mutation budget of {accountBudget}/hour (fleet.mutationBudgetPerHour) is used up")
                 : null;
             var observation = health?.For(id, machine.Hostname);
             var report = await reconciler.ReconcileAsync(target, machine, snapshot, problem, observation,
                 apply, dryRun, rereadAfterChange: false, cancellationToken, hold, journalKeeps: false).ConfigureAwait(false);
             reports.Add(report);
-            usedThisHour += report.Results.Count(r => r.Result.Sent());
+            machines.Sent(Enumerable.Repeat(time.GetUtcNow(), report.Results.Count(r => r.Result.Sent())));
             metrics.Reconciled(id, machine.Hostname, report, observation);
             if (report.BackOff is { } backOff && backOff > TimeSpan.Zero
                 && report.Results.Any(r => r.Result is MutationResult.RateLimited or MutationResult.CircuitOpen))
