@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Configuration;
+using VastHostAgent.Kernel;
 using VastHostAgent.Vast;
 
 namespace VastHostAgent.Fleet;
@@ -26,22 +27,9 @@ public static class ControllerLock
         }
 
         var path = Path.Combine(fleet.LockDirectory, $"vast-host-agent-controller-{fingerprint}.lock");
-        try
-        {
-            Directory.CreateDirectory(fleet.LockDirectory);
-            var stream = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
-            stream.SetLength(0);
-            stream.Write(System.Text.Encoding.ASCII.GetBytes(Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture) + "\n"));
-            stream.Flush();
-            return (stream, null, null);
-        }
-        catch (IOException ex) when (ex.HResult == 11)
-        {
-            return (null, $"another controller is already running for this Vast account (it holds {path}): one controller per account; stop it first", null);
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            return (null, null, $"cannot take the per-account controller lock {path} ({ex.Message}): a second controller for this account would not be noticed");
-        }
+        var (held, busy, problem) = ProcessLock.Acquire(path);
+        return held is not null ? (held, null, null)
+            : busy ? (null, $"another controller is already running for this Vast account (it holds {path}): one controller per account; stop it first", null)
+            : (null, null, $"cannot take the per-account controller lock ({problem}): a second controller for this account would not be noticed");
     }
 }
