@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Collections.Immutable;
 using System.Globalization;
 using System.Text.Json;
@@ -26,9 +25,10 @@ public sealed record StateRead<T>(T Value, StateFileRecovery? Recovery)
 public interface IStateFileObserver
 {
     /// <param name="file">The file name (bounded: one per kind of state).</param>
+    /// <param name="path">The file's path (a controller has one of each kind per machine).</param>
     /// <param name="recovery">The pending recovery, null when the file is sound.</param>
     /// <param name="resolvedNow">True when a pending recovery was just completed (re-established from Vast).</param>
-    void Observed(string file, StateFileRecovery? recovery, bool resolvedNow);
+    void Observed(string file, string path, StateFileRecovery? recovery, bool resolvedNow);
 }
 
 /// <summary>
@@ -105,7 +105,7 @@ public sealed class StateFile<T>
         var parsed = Parse();
         if (parsed.Problem is null)
         {
-            _observer?.Observed(FileName, parsed.Read!.Recovery, resolvedNow: false);
+            _observer?.Observed(FileName, Path, parsed.Read!.Recovery, resolvedNow: false);
             return parsed.Read!;
         }
 
@@ -140,7 +140,7 @@ public sealed class StateFile<T>
         var current = ReadOrRecoverLocked(out _);
         var next = new StateRead<T>(reestablish(current.Value), null);
         WriteLocked(next);
-        _observer?.Observed(FileName, null, resolvedNow: current.Recovery is not null);
+        _observer?.Observed(FileName, Path, null, resolvedNow: current.Recovery is not null);
         return next;
     });
 
@@ -150,7 +150,7 @@ public sealed class StateFile<T>
         var parsed = Parse();
         if (parsed.Problem is not { } problem)
         {
-            _observer?.Observed(FileName, parsed.Read!.Recovery, resolvedNow: false);
+            _observer?.Observed(FileName, Path, parsed.Read!.Recovery, resolvedNow: false);
             return parsed.Read!;
         }
 
@@ -178,7 +178,7 @@ public sealed class StateFile<T>
             StateFileLog.SetAside(_logger, Path, problem, movedTo ?? "(left in place)");
         }
 
-        _observer?.Observed(FileName, recovery, resolvedNow: false);
+        _observer?.Observed(FileName, Path, recovery, resolvedNow: false);
         return read;
     }
 
@@ -390,21 +390,45 @@ public sealed class StateFile<T>
 /// </summary>
 public sealed class StateFileHealth(SnapshotStore snapshots) : IStateFileObserver
 {
-    private readonly ConcurrentDictionary<string, StateFileStatus> _files = new(StringComparer.Ordinal);
+    private readonly Lock _gate = new();
+    private readonly Dictionary<string, (string File, int Recovered, StateFileRecovery? Recovery)> _paths = new(StringComparer.Ordinal);
 
-    public IReadOnlyCollection<StateFileStatus> Files => [.. _files.Values.OrderBy(f => f.File, StringComparer.Ordinal)];
-
-    public void Observed(string file, StateFileRecovery? recovery, bool resolvedNow)
+    public IReadOnlyCollection<StateFileStatus> Files
     {
-        var before = _files.GetValueOrDefault(file);
-        var next = new StateFileStatus(file, (before?.Recovered ?? 0) + (resolvedNow ? 1 : 0), recovery);
-        if (before == next)
+        get
         {
-            return;
+            lock (_gate)
+            {
+                return [.. _paths.Values.Select(p => p.File).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).Select(Aggregate)];
+            }
+        }
+    }
+
+    public void Observed(string file, string path, StateFileRecovery? recovery, bool resolvedNow)
+    {
+        StateFileStatus next;
+        lock (_gate)
+        {
+            var before = _paths.GetValueOrDefault(path);
+            var now = (file, before.Recovered + (resolvedNow ? 1 : 0), recovery);
+            if (before.File is not null && before == now)
+            {
+                return;
+            }
+
+            _paths[path] = now;
+            next = Aggregate(file);
         }
 
-        _files[file] = next;
         snapshots.Update(s => s with { StateFiles = s.StateFiles.SetItem(file, next) });
+    }
+
+    /// <summary>The files of one kind together (one in standalone; one per machine on a controller).</summary>
+    private StateFileStatus Aggregate(string file)
+    {
+        var all = _paths.Values.Where(p => p.File == file).ToList();
+        var pending = all.Where(p => p.Recovery is not null).ToList();
+        return new StateFileStatus(file, all.Sum(p => p.Recovered), pending.Select(p => p.Recovery).FirstOrDefault()) { Recovering = pending.Count };
     }
 }
 
@@ -412,7 +436,11 @@ public sealed class StateFileHealth(SnapshotStore snapshots) : IStateFileObserve
 /// <param name="File">The file name.</param>
 /// <param name="Recovered">How many times this agent re-established it from Vast after it was found unusable (by the agent or a command run next to it).</param>
 /// <param name="Recovery">The pending recovery (set aside, not yet re-established from Vast), or null.</param>
-public sealed record StateFileStatus(string File, int Recovered, StateFileRecovery? Recovery);
+public sealed record StateFileStatus(string File, int Recovered, StateFileRecovery? Recovery)
+{
+    /// <summary>How many files of this kind wait for their recovery (one per machine on a controller).</summary>
+    public int Recovering { get; init; } = Recovery is null ? 0 : 1;
+}
 
 internal static partial class StateFileLog
 {

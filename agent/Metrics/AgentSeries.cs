@@ -25,7 +25,7 @@ internal sealed class AgentSeries : ISnapshotSeries
         _collectorDuration = f.Gauge("vasthost_collector_duration_seconds", "Duration of the collector's last run.", "collector");
         _collectorStale = f.Gauge("vasthost_collector_stale", "1 while a run of the collector has been in progress longer than its stale time (its readings are marked stale), else 0.", "collector");
         _stateRecoveries = f.Counter("vasthost_state_file_recoveries_total", "State files found unusable (empty, damaged, incomplete), set aside and re-established from Vast since the agent started, by file.", "file");
-        _stateRecovering = f.Gauge("vasthost_state_file_recovering", "1 while a state file was found unusable and the agent has not yet re-established it from Vast (no change is made to the machine meanwhile), by file.", "file");
+        _stateRecovering = f.Gauge("vasthost_state_file_recovering", "State files found unusable that the agent has not yet re-established from Vast (no change is made to their machine meanwhile), by file: 0 or 1, on a controller up to one per machine.", "file");
         _loopFailures = f.Counter("vasthost_loop_failures_total", "Iterations of a long-running loop that ended in an unexpected exception (the loop backs off and goes on), by loop.", "loop");
         _loopFailing = f.Gauge("vasthost_loop_failing", "1 while a loop has failed 3 or more times in a row, by loop.", "loop");
     }
@@ -45,7 +45,7 @@ internal sealed class AgentSeries : ISnapshotSeries
         foreach (var (file, status) in snapshot.StateFiles)
         {
             _stateRecoveries.Set(status.Recovered, file);
-            _stateRecovering.Set(status.Recovery is null ? 0 : 1, file);
+            _stateRecovering.Set(status.Recovering, file);
         }
 
         foreach (var (name, status) in snapshot.Collectors)

@@ -169,7 +169,7 @@ public sealed class StateFileTests
     {
         public List<(string File, StateFileRecovery Recovery)> Seen { get; } = [];
 
-        public void Observed(string file, StateFileRecovery? recovery, bool resolvedNow)
+        public void Observed(string file, string path, StateFileRecovery? recovery, bool resolvedNow)
         {
             if (recovery is not null && !Seen.Any(s => s.File == file))
             {
