@@ -241,7 +241,7 @@ fleet_bench() {
         for n in "${fleet_sizes[@]}"; do rss_series[$n]+="$(mb "$(status_kb "${fleet_pid[$n]}" VmRSS)") "; done
     done
     local series=""
-    for n in "${fleet_sizes[@]}"; do series+="$(printf '%5s' "$(thousands "$n")") machine$([ "$n" -eq 1 ] && echo ' ' || echo s): $(mb "${rss_start[$n]}") ${rss_series[$n]}"$'\n'; done
+    for n in "${fleet_sizes[@]}"; do series+="$(printf '%-16s' "$(thousands "$n") machine$([ "$n" -eq 1 ] || echo s):")$(mb "${rss_start[$n]}") ${rss_series[$n]}"$'\n'; done
     local rows="" endpoints="" targets="" ticks rss hwm summary calls cycles cpu_cycle http429 mutations
     for n in "${fleet_sizes[@]}"; do
         kill -0 "${fleet_pid[$n]}" 2>/dev/null || { tail -n 30 "$work/fleet-$n/agent.log" >&2; die "the controller over $n machines exited"; }
