@@ -6,6 +6,7 @@ using VastEmulator;
 var options = new EmulatorOptions { Port = 18080 };
 var hostnames = new List<string>();
 var machines = 1;
+var fleet = 0;
 var verbose = false;
 try
 {
@@ -31,6 +32,10 @@ try
                 break;
             case "--machines":
                 machines = int.Parse(Next(), CultureInfo.InvariantCulture);
+                break;
+            case "--fleet":
+                // A fleet like FleetSteadyStateTests': rig-0001…, four GPU models and sizes 8/4/1 taken in turn.
+                fleet = int.Parse(Next(), CultureInfo.InvariantCulture);
                 break;
             case "--gpu":
                 options.GpuModel = Next();
@@ -67,6 +72,7 @@ try
                     Vast.ai host API emulator (tests/VastEmulator/README.md)
                       --port N (18080; 0 = any)  --seed N (42)  --api-key KEY  --other-api-key KEY
                       --hostname NAME (repeatable)  --machines N (1)  --gpu "RTX 4090"  --num-gpus 8
+                      --fleet N (N machines rig-0001…: RTX 4090, RTX 3090, A100 SXM4, H100 SXM in turn, 8/4/1 GPUs)
                       --offers N (2000)  --duplicates FRACTION (0)  --bundles-failure-rate P (0)
                       --rate-limit-scale X (1.0)  --no-rate-limit  --unlisted  --seed-rentals  --verbose
                     """);
@@ -80,6 +86,14 @@ catch (Exception e) when (e is ArgumentException or FormatException or OverflowE
 {
     await Console.Error.WriteLineAsync("error: " + e.Message).ConfigureAwait(false);
     return 2;
+}
+
+if (fleet > 0)
+{
+    hostnames.AddRange(EmulatorOptions.FleetHostnames(fleet));
+    options.MachineGpuModels = ["RTX 4090", "RTX 3090", "A100 SXM4", "H100 SXM"];
+    options.MachineGpuCounts = [8, 4, 1];
+    machines = hostnames.Count;
 }
 
 for (var n = hostnames.Count; n < machines; n++)
