@@ -184,17 +184,7 @@ internal static partial class MaintCommand
         var inv = CultureInfo.InvariantCulture;
         sb.Append(inv, $"Maintenance windows (notice {Human(o.NoticePeriod)}, conflicts: {o.ConflictPolicy.ConfigName()}, unlist during: {(o.UnlistDuring ? "yes" : "no")}){(status.ManagementEnabled ? "" : " - management.enabled is false: nothing acts on them")}\n");
         var rows = new List<string[]> { ListHeader };
-        rows.AddRange(status.Windows.Select(w => new[]
-        {
-            w.Id,
-            w.CancelRequested && w.State.IsOpen ? w.State + " (cancelling)" : w.State.ToString(),
-            w.Start.ToString("yyyy-MM-dd HH:mm", inv),
-            w.End.ToString("yyyy-MM-dd HH:mm", inv),
-            w.Category,
-            w.Source.ToString(),
-            w.ScheduledOnVast ? "yes" : "no",
-            (w.Deferrals > 0 ? string.Create(inv, $"[deferred {w.Deferrals}x from {w.OriginalStart:yyyy-MM-dd HH:mm}Z] ") : "") + (w.Why ?? ""),
-        }));
+        rows.AddRange(status.Windows.Select(w => WindowCells(w, withSource: true)));
         if (rows.Count == 1)
         {
             sb.Append("  (none; add one with `vast-host-agent maint schedule` or maintenance.windows in the configuration)\n");
@@ -254,18 +244,7 @@ internal static partial class MaintCommand
         var rows = new List<string[]> { FleetListHeader };
         foreach (var m in machines)
         {
-            rows.AddRange(m.Status.Windows.Select(w => new[]
-            {
-                m.MachineId.ToString(inv),
-                m.Hostname ?? "-",
-                w.Id,
-                w.CancelRequested && w.State.IsOpen ? w.State + " (cancelling)" : w.State.ToString(),
-                w.Start.ToString("yyyy-MM-dd HH:mm", inv),
-                w.End.ToString("yyyy-MM-dd HH:mm", inv),
-                w.Category,
-                w.ScheduledOnVast ? "yes" : "no",
-                w.Why ?? "",
-            }));
+            rows.AddRange(m.Status.Windows.Select(w => (string[])[m.MachineId.ToString(inv), m.Hostname ?? "-", .. WindowCells(w, withSource: false)]));
         }
 
         if (rows.Count == 1)
@@ -296,6 +275,26 @@ internal static partial class MaintCommand
 
         await output.WriteAsync(sb.ToString()).ConfigureAwait(false);
         return ExitCodes.Ok;
+    }
+
+    /// <summary>One window's cells in <c>maint list</c> (ID, STATE, START, END, CATEGORY, [SOURCE,] ON VAST, WHY).</summary>
+    private static string[] WindowCells(WindowStatus w, bool withSource)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        string[] head =
+        [
+            w.Id,
+            w.CancelRequested && w.State.IsOpen ? w.State + " (cancelling)" : w.State.ToString(),
+            w.Start.ToString("yyyy-MM-dd HH:mm", inv),
+            w.End.ToString("yyyy-MM-dd HH:mm", inv),
+            w.Category,
+        ];
+        string[] tail =
+        [
+            w.ScheduledOnVast ? "yes" : "no",
+            (w.Deferrals > 0 ? string.Create(inv, $"[deferred {w.Deferrals}x from {w.OriginalStart:yyyy-MM-dd HH:mm}Z] ") : "") + (w.Why ?? ""),
+        ];
+        return withSource ? [.. head, w.Source.ToString(), .. tail] : [.. head, .. tail];
     }
 
     /// <summary>Two lines for <c>status</c>: the next window and the guard.</summary>

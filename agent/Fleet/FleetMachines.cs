@@ -54,23 +54,9 @@ public sealed class FleetMachines(
             return id;
         }
 
-        var root = Path.Combine(stateDirectory, DirectoryName);
-        if (!Directory.Exists(root))
-        {
-            return null;
-        }
-
-        foreach (var dir in Directory.EnumerateDirectories(root))
-        {
-            var file = Path.Combine(dir, HostnameFile);
-            if (File.Exists(file) && string.Equals(File.ReadAllText(file).Trim(), machine.Trim(), StringComparison.OrdinalIgnoreCase)
-                && long.TryParse(Path.GetFileName(dir), NumberStyles.None, CultureInfo.InvariantCulture, out var found))
-            {
-                return found;
-            }
-        }
-
-        return null;
+        return OnDisk(stateDirectory).FirstOrDefault(m => string.Equals(m.Hostname, machine.Trim(), StringComparison.OrdinalIgnoreCase)) is { Id: > 0 } known
+            ? known.Id
+            : null;
     }
 
     /// <summary>Every machine the controller keeps state for (id and the host name it last saw), by id.</summary>
