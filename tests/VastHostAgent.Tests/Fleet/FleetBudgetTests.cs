@@ -15,22 +15,10 @@ public sealed class FleetBudgetTests
     {
         await using var emulator = await EmulatorApp.StartAsync(new EmulatorOptions { MachineHostnames = EmulatorOptions.FleetHostnames(5), OfferCount = 100, RateLimitsEnabled = false });
         var state = TestEnvironment.NewTempDirectory("fleet-budget");
-        var settings = new Dictionary<string, string?>
-        {
-            ["agent:role"] = "controller",
-            ["agent:stateDirectory"] = state,
-            ["vast:machineId"] = "0",
-            ["vast:spacingScale"] = "0.01",
-            ["gpu:enabled"] = "false",
-            ["host:hwmon"] = "false",
-            ["host:disk"] = "false",
-            ["management:enabled"] = "true",
-            ["management:dryRun"] = "false",
-            ["management:listing:discountMax"] = "0.2",   // one create_asks per machine to converge
-            ["fleet:mutationBudgetPerHour"] = "2",
-            ["fleet:lockDirectory"] = state,
-            ["fleet:machines:0:hostname"] = "*",
-        };
+        var settings = ControllerSettings.Create(state);
+        settings["vast:spacingScale"] = "0.01";
+        settings["fleet:mutationBudgetPerHour"] = "2";
+        settings["fleet:machines:0:hostname"] = "*";
 
         async Task<IReadOnlyList<ReconcileReport>> CycleAsync()
         {

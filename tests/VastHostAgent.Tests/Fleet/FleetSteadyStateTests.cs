@@ -34,27 +34,15 @@ public sealed class FleetSteadyStateTests(ITestOutputHelper output)
             MachineGpuCounts = [8, 4, 1],
         });
         var state = TestEnvironment.NewTempDirectory("fleet-steady");
-        var settings = new Dictionary<string, string?>
-        {
-            ["agent:role"] = "controller",
-            ["agent:stateDirectory"] = state,
-            ["vast:machineId"] = "0",
-            ["gpu:enabled"] = "false",
-            ["host:hwmon"] = "false",
-            ["host:disk"] = "false",
-            ["management:enabled"] = "true",
-            ["management:dryRun"] = "false",
-            ["management:listing:discountMax"] = "0.2",            // every machine lists 0.1: one create_asks each to converge
-            ["fleet:mutationBudgetPerHour"] = "5000",
-            ["fleet:lockDirectory"] = state,
-            ["fleet:profiles:market:management:pricing:strategy"] = "market",
-            ["fleet:profiles:market:management:pricing:minChange"] = "0.5",
-            ["fleet:profiles:market:management:pricing:maxChangePerStep"] = "0.5",
-            ["fleet:profiles:market:management:pricing:cooldown"] = "00:30:00",
-            ["fleet:profiles:market:management:pricing:market:minPeers"] = "3",
-            ["fleet:machines:0:gpuModel"] = "RTX 4090",
-            ["fleet:machines:0:profile"] = "market",
-        };
+        var settings = ControllerSettings.Create(state);
+        settings["fleet:mutationBudgetPerHour"] = "5000";
+        settings["fleet:profiles:market:management:pricing:strategy"] = "market";
+        settings["fleet:profiles:market:management:pricing:minChange"] = "0.5";
+        settings["fleet:profiles:market:management:pricing:maxChangePerStep"] = "0.5";
+        settings["fleet:profiles:market:management:pricing:cooldown"] = "00:30:00";
+        settings["fleet:profiles:market:management:pricing:market:minPeers"] = "3";
+        settings["fleet:machines:0:gpuModel"] = "RTX 4090";
+        settings["fleet:machines:0:profile"] = "market";
         for (var i = 1; i < Models.Length; i++)
         {
             settings[$"fleet:machines:{i}:gpuModel"] = Models[i];
