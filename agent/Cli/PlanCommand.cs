@@ -54,6 +54,16 @@ internal static class PlanCommand
             return ExitCodes.InvalidConfiguration;
         }
 
+        if (services.GetRequiredService<IOptions<Economics.EconomicsOptions>>().Value.Enabled)
+        {
+            // The powerCost min bid and the break-even guard need one GPU sample (no Vast call: only NVML and the economics).
+            var sampling = services.GetRequiredService<SamplingService>();
+            foreach (var source in services.GetServices<ISnapshotSource>().Where(s => s.Enabled && s.Name is "gpu" or "economics"))
+            {
+                await sampling.RunOnceAsync(source, cancellationToken).ConfigureAwait(false);
+            }
+        }
+
         var report = await services.GetRequiredService<Reconciler>().RunAsync(apply, dryRun, cancellationToken).ConfigureAwait(false);
         var text = Render(report, apply, management, services.GetRequiredService<DecisionJournal>().Path);
         if (report.Problem is null && Maintenance.MaintenanceStatus.TryRead(services, report.At) is { } maintenance)
@@ -93,6 +103,16 @@ internal static class PlanCommand
         }
 
         sb.Append(inv, $"Pricing: {o.Pricing.Strategy.ConfigName()}, bounds [{o.Pricing.Floor:0.####}, {o.Pricing.Ceiling:0.####}] $/GPU-h, at most {o.Pricing.MaxChangePerStep:P0} per step, min change {o.Pricing.MinChange:P0}, cooldown {o.Pricing.Cooldown.TotalMinutes:0} min\n");
+        if (plan.Power is { } power)
+        {
+            var guard = o.Pricing.AllowBelowBreakEven ? "pricing.allowBelowBreakEven: no price guard" : "no on-demand price below it";
+            sb.Append(inv, $"Power: a GPU-hour under load costs {power.LoadCostPerGpuHour:0.####} $ ({power.Explanation}); {guard}\n");
+        }
+        else if (o.MinBid.Mode == MinBidMode.PowerCost)
+        {
+            sb.Append("Power: unknown (economics off, no GPU power reading, or no rig series in Prometheus): the powerCost min bid is kept as it is\n");
+        }
+
         if (plan.Market is { } market)
         {
             var peers = market.PeerPrices;

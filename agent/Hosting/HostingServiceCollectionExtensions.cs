@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using VastHostAgent.Containers;
+using VastHostAgent.Economics;
 using VastHostAgent.Fleet;
 using VastHostAgent.Gpu;
 using VastHostAgent.Host;
@@ -22,6 +23,7 @@ public static class HostingServiceCollectionExtensions
             .AddHostSensors(configuration)
             .AddContainers(configuration)
             .AddVast(configuration)
+            .AddEconomics(configuration)
             .AddManagement(configuration)
             .AddMaintenance(configuration)
             .AddFleet(configuration)

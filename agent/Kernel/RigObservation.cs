@@ -34,6 +34,9 @@ public sealed record RigObservation
     /// <summary>The rig agent itself does not answer its scrapes (Prometheus <c>up == 0</c>), and since when it is known.</summary>
     public string? AgentDown { get; init; }
 
+    /// <summary>One GPU-hour's electricity under load on the rig (its economics series), when it publishes one.</summary>
+    public RigPowerCost? PowerCost { get; init; }
+
     /// <summary>Nothing can be said this cycle: the guard holds.</summary>
     public static RigObservation Unknown(string problem) => new() { Known = false, Problem = problem };
 }

@@ -57,7 +57,11 @@ public sealed record ReconcilePlan(
     PriceDecision Price,
     IReadOnlyList<PlanItem> Items,
     IReadOnlyList<PlannedMutation> Mutations,
-    MarketSnapshot? Market);
+    MarketSnapshot? Market)
+{
+    /// <summary>One GPU-hour's electricity under load, when known (economics): the powerCost min bid and the break-even guard.</summary>
+    public RigPowerCost? Power { get; init; }
+}
 
 /// <summary>
 /// Computes the desired listing from the configuration and diffs it with the machine field by field.
@@ -77,7 +81,7 @@ public static class ListingPlanner
     private static readonly TimeSpan DurationTolerance = TimeSpan.FromMinutes(1);
 
     public static ReconcilePlan Plan(
-        VastMachine machine, PriceDecision price, ManagementOptions o, ManagementState state, MarketSnapshot? market, DateTimeOffset now, ListingConstraints? constraints = null)
+        VastMachine machine, PriceDecision price, ManagementOptions o, ManagementState state, MarketSnapshot? market, DateTimeOffset now, ListingConstraints? constraints = null, RigPowerCost? power = null)
     {
         constraints ??= ListingConstraints.None;
         var suspended = constraints.Suspended || constraints.UnlistReason is not null;
@@ -97,10 +101,31 @@ public static class ListingPlanner
         double? minBid = machine.MinBidPrice;
         var minBidReason = "not_managed";
         var minBidWhy = "minBid.mode is off";
-        if (o.MinBid.Mode != MinBidMode.Off)
+        if (o.MinBid.Mode == MinBidMode.PowerCost && power is null)
         {
-            var wanted = o.MinBid.Mode == MinBidMode.Fixed ? o.MinBid.Fixed!.Value : (newPrice ?? 0) * o.MinBid.Ratio;
-            minBidWhy = o.MinBid.Mode == MinBidMode.Fixed ? Inv($"fixed {wanted:0.####}") : Inv($"{o.MinBid.Ratio:0.##} × on-demand {newPrice:0.####} = {wanted:0.####}");
+            minBidReason = "power_cost_unknown";
+            minBidWhy = "minBid.mode is powerCost, but the electricity of a GPU-hour under load is not known yet (economics, or the rig's series in Prometheus): kept";
+        }
+        else if (o.MinBid.Mode != MinBidMode.Off)
+        {
+            var wanted = o.MinBid.Mode switch
+            {
+                MinBidMode.Fixed => o.MinBid.Fixed!.Value,
+                MinBidMode.PowerCost => power!.LoadCostPerGpuHour * o.MinBid.PowerCostFactor,
+                _ => (newPrice ?? 0) * o.MinBid.Ratio,
+            };
+            minBidWhy = o.MinBid.Mode switch
+            {
+                MinBidMode.Fixed => Inv($"fixed {wanted:0.####}"),
+                MinBidMode.PowerCost => Inv($"power under load: {power!.Explanation}; × {o.MinBid.PowerCostFactor:0.##} = {wanted:0.####}"),
+                _ => Inv($"{o.MinBid.Ratio:0.##} × on-demand {newPrice:0.####} = {wanted:0.####}"),
+            };
+            if (o.MinBid.Mode == MinBidMode.PowerCost)
+            {
+                // Never below the power cost: round up to the next 0.0001.
+                wanted = Math.Ceiling(wanted * 10000) / 10000;
+            }
+
             wanted = Math.Max(o.MinBid.Floor, wanted);
             if (newPrice is { } cap && wanted > cap)
             {
@@ -255,7 +280,7 @@ public static class ListingPlanner
         }
 
         PlanDefaultJob(machine, o.DefaultJob, state, suspended, constraints, relisting: listingAction == "change" && listingReason == "relist", items, mutations);
-        return new ReconcilePlan(machine, price, items, mutations, market);
+        return new ReconcilePlan(machine, price, items, mutations, market) { Power = power };
     }
 
     private static void PlanDefaultJob(VastMachine machine, DefaultJobOptions o, ManagementState state, bool suspended, ListingConstraints constraints, bool relisting, List<PlanItem> items, List<PlannedMutation> mutations)

@@ -135,6 +135,12 @@ public sealed class PricingOptions
     /// <summary>Never raise the price while any GPU is rented (a raise creates pending price increases for renters).</summary>
     public bool NoRaiseWhileRented { get; set; } = true;
 
+    /// <summary>
+    /// Allow an on-demand price below the break-even under load (one GPU-hour's electricity, from <c>economics</c>).
+    /// Off: the agent never sets a price below it.
+    /// </summary>
+    public bool AllowBelowBreakEven { get; set; }
+
     public MarketPricingOptions Market { get; set; } = new();
 
     public OccupancyPricingOptions Occupancy { get; set; } = new();
@@ -210,8 +216,12 @@ public sealed class OccupancyPricingOptions
 /// <summary><c>management.minBid</c>: the interruptible floor.</summary>
 public sealed class MinBidOptions
 {
-    /// <summary><c>off</c> (keep), <c>fixed</c>, or <c>ratio</c> of the on-demand price.</summary>
+    /// <summary><c>off</c> (keep), <c>fixed</c>, <c>ratio</c> of the on-demand price, or <c>powerCost</c> (a GPU-hour's electricity under load × <see cref="PowerCostFactor"/>).</summary>
     public MinBidMode Mode { get; set; } = MinBidMode.Off;
+
+    /// <summary>powerCost mode: the min bid is one GPU-hour's electricity under load × this (Vast's advice: at least the power cost).</summary>
+    [Range(1.0, 20.0, ErrorMessage = "must be between 1 and 20")]
+    public double PowerCostFactor { get; set; } = 1.2;
 
     [Range(0.0, 100.0, ErrorMessage = "must be between 0 and 100 $/GPU-hour")]
     public double? Fixed { get; set; }
@@ -304,6 +314,9 @@ public enum MinBidMode
     Off,
     Fixed,
     Ratio,
+
+    /// <summary>The electricity of one GPU-hour under load (economics) × <c>minBid.powerCostFactor</c>.</summary>
+    PowerCost,
 }
 
 /// <summary>What the agent does about the default job.</summary>

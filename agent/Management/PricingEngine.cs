@@ -24,6 +24,15 @@ public sealed record MarketSnapshot(
     string Description);
 
 /// <summary>Everything a pricing decision looks at.</summary>
+/// <param name="CurrentPrice">The listed on-demand price ($/GPU-hour), if any.</param>
+/// <param name="NumGpus">GPUs of the machine.</param>
+/// <param name="RentedGpus">GPUs rented now (any kind).</param>
+/// <param name="IdleFor">Time since a GPU was last rented.</param>
+/// <param name="BusyFor">Time the machine has been at its busy target.</param>
+/// <param name="LastChange">When the agent last changed the price.</param>
+/// <param name="Now">The decision's time.</param>
+/// <param name="Market">The market of the machine's class (market strategy).</param>
+/// <param name="BreakEven">The rig's electricity for one GPU-hour under load ($, host side; null: economics off or not known yet): no price set is below it unless <c>pricing.allowBelowBreakEven</c>.</param>
 public sealed record PricingInput(
     double? CurrentPrice,
     int NumGpus,
@@ -32,7 +41,8 @@ public sealed record PricingInput(
     TimeSpan BusyFor,
     DateTimeOffset? LastChange,
     DateTimeOffset Now,
-    MarketSnapshot? Market);
+    MarketSnapshot? Market,
+    double? BreakEven = null);
 
 /// <summary>The outcome for the GPU price.</summary>
 public enum PriceAction
@@ -57,9 +67,10 @@ public sealed record PriceDecision(
 
 /// <summary>
 /// The GPU price, decided from the strategy (fixed or market percentile), the occupancy adjustments, and
-/// the hard guards: floor and ceiling, maximum change per step, minimum change worth making, cooldown and
-/// no raise while rented. Pure: no I/O, no clock of its own. Whatever the inputs, a price it sets is within
-/// [floor, ceiling] (a property test generates markets, histories and configurations to hold it to that).
+/// the hard guards: floor and ceiling, the break-even price under load (economics), maximum change per step, minimum
+/// change worth making, cooldown and no raise while rented. Pure: no I/O, no clock of its own. Whatever the inputs, a
+/// price it sets is within [floor, ceiling] and, with a known break-even, not below it (property tests generate
+/// markets, histories, draws, tariffs and configurations to hold it to that).
 /// </summary>
 public static class PricingEngine
 {
@@ -152,6 +163,22 @@ public static class PricingEngine
             explanation += Inv($"; clamped to [{o.Floor:0.####}, {o.Ceiling:0.####}] → {target:0.####}");
         }
 
+        // Never below what a rented GPU-hour costs in electricity (unless configured to): raise the target to the
+        // break-even, or hold when even the ceiling is below it.
+        var breakEven = input.BreakEven is { } be && double.IsFinite(be) && be > 0 && !o.AllowBelowBreakEven ? Math.Ceiling(be * 10000) / 10000 : (double?)null;
+        if (breakEven is { } floorByPower && target < floorByPower)
+        {
+            if (floorByPower > o.Ceiling)
+            {
+                return Hold(current, target, rule, "break_even_above_ceiling",
+                    explanation + Inv($"; the break-even under load {floorByPower:0.####} is above the ceiling {o.Ceiling:0.####}: holding (raise pricing.ceiling, or pricing.allowBelowBreakEven)"), peers, marketValue);
+            }
+
+            target = floorByPower;
+            rule += "+break_even";
+            explanation += Inv($"; below the break-even under load → {target:0.####} (electricity of a rented GPU-hour)");
+        }
+
         if (current is null)
         {
             return new PriceDecision(PriceAction.Change, target, target, rule, "first_price", explanation + "; no price listed yet", peers, marketValue);
@@ -161,6 +188,12 @@ public static class PricingEngine
         {
             return new PriceDecision(PriceAction.Change, target, target, rule, "out_of_bounds",
                 explanation + Inv($"; the listed {current:0.####} is outside [{o.Floor:0.####}, {o.Ceiling:0.####}]: set at once"), peers, marketValue);
+        }
+
+        if (breakEven is { } minimum && current < minimum)
+        {
+            return new PriceDecision(PriceAction.Change, target, target, rule, "below_break_even",
+                explanation + Inv($"; the listed {current:0.####} is below the break-even under load {minimum:0.####}: set at once"), peers, marketValue);
         }
 
         var delta = target - current.Value;

@@ -192,6 +192,8 @@ public sealed partial class Reconciler(
             state = store.Load(); // maintenance may have noted that the agent holds the listing
         }
 
+        // One GPU-hour's electricity under load: the controller reads it from the rig's series, standalone from its own economics.
+        var power = health is not null ? health.PowerCost : snapshots.Current.Part<RigPowerCost>();
         var occupancy = machine.OccupancyCounts();
         var rented = occupancy["on_demand"] + occupancy["interruptible"] + occupancy["reserved"];
         var input = new PricingInput(
@@ -202,14 +204,15 @@ public sealed partial class Reconciler(
             state.BusySince is { } since ? now - since : TimeSpan.Zero,
             state.LastPriceChangeAt,
             now,
-            o.Pricing.Strategy == PricingStrategy.Market ? market : null);
+            o.Pricing.Strategy == PricingStrategy.Market ? market : null,
+            power?.LoadCostPerGpuHour);
         var price = PricingEngine.Decide(input, o.Pricing);
         if (price.Reason is "market_missing" && marketProblem is not null)
         {
             price = price with { Explanation = price.Explanation + " (" + marketProblem + ")" };
         }
 
-        var plan = ListingPlanner.Plan(machine, price, o, state, market, now, constraints);
+        var plan = ListingPlanner.Plan(machine, price, o, state, market, now, constraints, power);
         if (apply)
         {
             var entries = plan.Items.Where(i => journalKeeps || i.Action != "keep").Select(i => JournalEntries.Entry(now, i.Field, i.Action, i.Reason, dryRun, i.Explanation, i.Current, i.Desired,
