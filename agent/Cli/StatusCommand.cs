@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
+using VastHostAgent.Economics;
 using VastHostAgent.Hosting;
 using VastHostAgent.Kernel;
 using VastHostAgent.Maintenance;
@@ -85,6 +86,11 @@ internal static class StatusCommand
             sb.Append(inv, $"problem: {problem}\n");
         }
 
+        if (report.Economics is { } economics)
+        {
+            sb.Append(EconomicsLines(economics));
+        }
+
         if (report.Maintenance is { } maintenance)
         {
             sb.Append(MaintCommand.Summary(maintenance, report.GeneratedAt));
@@ -125,6 +131,19 @@ internal static class StatusCommand
             c.MemoryBytes is { } mem ? (c.MemoryLimitBytes is { } lim ? $"{Gib(mem)}/{Gib(lim)} GiB" : $"{Gib(mem)} GiB") : "-",
         });
         Table(sb, ["INSTANCE", "NAME", "STATE", "UPTIME", "GPUS", "CPU", "MEMORY"], containerRows);
+        return sb.ToString();
+    }
+
+    /// <summary>Two lines: what the rig's electricity costs, what Vast pays, the margin and the break-even price.</summary>
+    internal static string EconomicsLines(EconomicsSample e)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        static string Usd(double? v, string format = "0.00") => v is { } x ? (x < 0 ? "-$" : "$") + Math.Abs(x).ToString(format, CultureInfo.InvariantCulture) : "-";
+        var sb = new StringBuilder();
+        var draw = e.MachineWatts is { } w ? w.ToString("0", inv) + " W" : "no power reading";
+        sb.Append(inv, $"Power: {draw} costs {Usd(e.CostPerHour, "0.000")}/h, {Usd(e.CostPerDay)}/day at {e.PricePerKwh:0.####} {e.Currency}/kWh{(e.TimeOfUse ? " (time of use)" : "")}; {Usd(e.CostToday)} today so far\n");
+        var revenue = e.RevenuePerDay is { } r ? $"{Usd(r)}/day (mean of {e.RevenueDays} day(s))" : "not known yet";
+        sb.Append(inv, $"Revenue: {revenue}    Margin: {Usd(e.MarginPerDay)}/day, {Usd(e.MarginPerGpuHour, "0.000")}/GPU-h rented    Break-even: {Usd(e.BreakEvenListed, "0.000")}/GPU-h listed ({Usd(e.BreakEvenRenter, "0.000")} renter)\n");
         return sb.ToString();
     }
 

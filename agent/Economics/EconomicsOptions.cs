@@ -19,7 +19,6 @@ public sealed class EconomicsOptions
     public bool Enabled { get; set; }
 
     /// <summary>Electricity price per kWh in <see cref="Currency"/>: the flat price, and the price outside every schedule period.</summary>
-    [Range(0.0, 1000.0, ErrorMessage = "must be between 0 and 1000 (per kWh, in economics.currency)")]
     public double PricePerKwh { get; set; }
 
     /// <summary>Time-of-use periods (local time of <see cref="TimeZone"/>); the first that covers an instant sets its price.</summary>
@@ -61,7 +60,6 @@ public sealed class TariffPeriodOptions
     /// <summary>Local end, <c>HH:mm</c> (<c>24:00</c> for midnight; earlier than <see cref="From"/> runs past midnight).</summary>
     public string To { get; set; } = "24:00";
 
-    [Range(0.0, 1000.0, ErrorMessage = "must be between 0 and 1000 (per kWh, in economics.currency)")]
     public double PricePerKwh { get; set; }
 }
 

@@ -169,6 +169,16 @@ public sealed class PrometheusRigHealthSource(
             }
         }
 
+        foreach (var (key, s) in Keyed(q.PowerCost))
+        {
+            if (For(key) is { } b && double.IsFinite(s.Value) && s.Value >= 0)
+            {
+                b.PowerCost = new RigPowerCost(
+                    s.Value, string.Create(CultureInfo.InvariantCulture, $"{s.Value:0.####} $/GPU-h (the rig's vasthost_economics_load_cost_dollars_per_gpu_hour)"),
+                    DateTimeOffset.FromUnixTimeMilliseconds((long)Math.Round(s.EvaluatedAt * 1000)));
+            }
+        }
+
         var byKey = new Dictionary<string, RigObservation>(StringComparer.Ordinal);
         foreach (var (key, problem) in stale)
         {
@@ -349,6 +359,8 @@ public sealed class PrometheusRigHealthSource(
 
         public Dictionary<string, (ulong Available, ulong Total)> Disk { get; } = new(StringComparer.Ordinal);
 
+        public RigPowerCost? PowerCost { get; set; }
+
         public RigObservation Build()
         {
             // One filesystem is measured (Docker's data root); should several paths appear, the fullest counts.
@@ -365,6 +377,7 @@ public sealed class PrometheusRigHealthSource(
                 Xids = [.. Xids.OrderBy(x => x.GpuIndex).ThenBy(x => x.Xid)],
                 EccUncorrected = Ecc,
                 Disk = disk,
+                PowerCost = PowerCost,
             };
         }
     }
@@ -403,6 +416,7 @@ internal sealed class RigHealthQueries
             ("XID", $"max by ({l}, gpu, xid) ({Join("vasthost_gpu_xid_last_timestamp_seconds" + Braces(selector))})"),
             ("ECC", $"max by ({l}, uuid) ({Join("vasthost_gpu_ecc_errors_volatile_total" + Braces(selector, "error_type=\"uncorrected\""))})"),
             ("disk", $"min by ({l}, path, quantity) ({Join(Renamed("vasthost_disk_available_bytes|vasthost_disk_total_bytes", "quantity", "vasthost_disk_(.+)_bytes", selector))})"),
+            ("power cost", $"max by ({l}) ({Join("vasthost_economics_load_cost_dollars_per_gpu_hour" + Braces(selector))})"),
         ];
     }
 
@@ -423,6 +437,8 @@ internal sealed class RigHealthQueries
     public int Ecc => 5;
 
     public int Disk => 6;
+
+    public int PowerCost => 7;
 
     public static RigHealthQueries Build(string machineLabel, string selector) =>
         new(machineLabel is "machine_id" ? "machine_id" : "hostname", NormaliseSelector(selector));

@@ -1,5 +1,6 @@
 using System.Text.Json.Serialization;
 using VastHostAgent.Containers;
+using VastHostAgent.Economics;
 using VastHostAgent.Gpu;
 using VastHostAgent.Kernel;
 
@@ -52,6 +53,9 @@ public sealed record StatusReport(
     /// <summary>A controller's fleet: machines, rig health and the machines the guard holds (null in the other roles).</summary>
     public FleetStatus? Fleet { get; init; }
 
+    /// <summary>Power cost, revenue, margin and break-even (null while economics.enabled is false).</summary>
+    public EconomicsSample? Economics { get; init; }
+
     /// <summary>Builds the report from a snapshot (pure).</summary>
     public static StatusReport From(HostSnapshot snapshot, string source, DateTimeOffset now)
     {
@@ -82,7 +86,10 @@ public sealed record StatusReport(
 
         var problems = new[] { snapshot.Gpu?.Problem, snapshot.Docker?.Problem }.Where(p => p is not null).Concat(LoopHealth.Describe(snapshot));
         return new StatusReport(now, source, BuildInfo.Display, snapshot.Gpu?.NvmlUp == true, snapshot.Gpu?.DriverVersion,
-            snapshot.Docker?.Up, problems.Any() ? string.Join("; ", problems) : null, gpus, containers);
+            snapshot.Docker?.Up, problems.Any() ? string.Join("; ", problems) : null, gpus, containers)
+        {
+            Economics = snapshot.Economics,
+        };
     }
 }
 

@@ -129,11 +129,15 @@ public static class ListingPlanner
             wanted = Math.Max(o.MinBid.Floor, wanted);
             if (newPrice is { } cap && wanted > cap)
             {
-                wanted = cap;
+                // Rounded down, so that rounding never lifts the bid above the price.
+                minBid = Math.Floor(cap * 10000 + 1e-9) / 10000;
                 minBidWhy += "; capped at the on-demand price";
             }
+            else
+            {
+                minBid = Math.Round(wanted, 4, MidpointRounding.AwayFromZero);
+            }
 
-            minBid = Math.Round(wanted, 4, MidpointRounding.AwayFromZero);
             minBidReason = "configured";
         }
 

@@ -25,8 +25,16 @@ public sealed class PowerCostGuardTests
 
     private static VastMachine Machine(double? price, double? minBid) => new()
     {
-        Id = 48211, Hostname = "rig-01", NumGpus = 8, GpuName = "RTX 4090", Listed = true, ListedGpuCost = price, MinBidPrice = minBid,
-        ListedMinGpuCount = 1, EndDate = Now.AddDays(20).ToUnixTimeSeconds(), GpuOccupancy = "x x x x x x x x",
+        Id = 48211,
+        Hostname = "rig-01",
+        NumGpus = 8,
+        GpuName = "RTX 4090",
+        Listed = true,
+        ListedGpuCost = price,
+        MinBidPrice = minBid,
+        ListedMinGpuCount = 1,
+        EndDate = Now.AddDays(20).ToUnixTimeSeconds(),
+        GpuOccupancy = "x x x x x x x x",
     };
 
     [Fact]
@@ -56,8 +64,14 @@ public sealed class PowerCostGuardTests
             {
                 Pricing = new PricingOptions
                 {
-                    Strategy = PricingStrategy.Fixed, FixedPrice = t.fixedPrice, Floor = t.floor, Ceiling = t.floor + t.width,
-                    MaxChangePerStep = t.maxStep, MinChange = 0, Cooldown = TimeSpan.Zero, AllowBelowBreakEven = t.allow,
+                    Strategy = PricingStrategy.Fixed,
+                    FixedPrice = t.fixedPrice,
+                    Floor = t.floor,
+                    Ceiling = t.floor + t.width,
+                    MaxChangePerStep = t.maxStep,
+                    MinChange = 0,
+                    Cooldown = TimeSpan.Zero,
+                    AllowBelowBreakEven = t.allow,
                 },
                 MinBid = new MinBidOptions { Mode = MinBidMode.PowerCost, PowerCostFactor = t.factor, Floor = 0.01 },
             };
@@ -76,7 +90,8 @@ public sealed class PowerCostGuardTests
 
             // 2. The min bid: at least the power cost × factor, unless the on-demand price caps it (Vast takes no min bid above it).
             var wanted = Math.Max(0.01, load.LoadCostPerGpuHour * t.factor);
-            return onDemand is { } cap && cap < wanted ? Math.Abs(bid - Math.Round(cap, 4)) < 1e-9 : bid >= wanted - 1e-9;
+            // A capped bid is the on-demand price rounded down to 4 decimals: never above it, not even by rounding.
+            return onDemand is { } cap && cap < wanted ? bid <= cap + 1e-12 && bid > cap - 0.0001 - 1e-12 : bid >= wanted - 1e-9;
         }, iter: 20_000);
     }
 
@@ -109,7 +124,14 @@ public sealed class PowerCostGuardTests
 
         var allowed = PricingEngine.Decide(new PricingInput(0.30, 8, 0, TimeSpan.Zero, TimeSpan.Zero, null, Now, null, 0.1801), new PricingOptions
         {
-            Strategy = PricingStrategy.Fixed, FixedPrice = 0.10, Floor = 0.05, Ceiling = 2, MinChange = 0, Cooldown = TimeSpan.Zero, MaxChangePerStep = 1, AllowBelowBreakEven = true,
+            Strategy = PricingStrategy.Fixed,
+            FixedPrice = 0.10,
+            Floor = 0.05,
+            Ceiling = 2,
+            MinChange = 0,
+            Cooldown = TimeSpan.Zero,
+            MaxChangePerStep = 1,
+            AllowBelowBreakEven = true,
         });
         Assert.Equal(0.10, allowed.Price);
     }

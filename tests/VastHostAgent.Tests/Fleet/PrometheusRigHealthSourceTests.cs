@@ -87,6 +87,9 @@ public sealed class PrometheusRigHealthSourceTests
                 Sample("3", (h, A("rig-a")), ("uuid", "GPU-a0")),
                 Sample("+Inf", (h, A("rig-a")), ("uuid", "GPU-a1")),
                 Sample("NaN", (h, A("rig-a")), ("uuid", "GPU-a2")))
+            : promql.Contains("vasthost_economics_load_cost_dollars_per_gpu_hour", StringComparison.Ordinal) ? Vector(
+                Sample("0.1215", (h, A("rig-a"))),
+                Sample("NaN", (h, A("rig-b"))))
             : promql.StartsWith("min by (" + h + ", instance)", StringComparison.Ordinal) ? Vector(
                 Sample("1", (h, A("rig-a")), ("instance", "10.0.0.1:9470")),
                 Sample("0", (h, A("rig-b")), ("instance", "10.0.0.2:9470")),
@@ -117,12 +120,14 @@ public sealed class PrometheusRigHealthSourceTests
         Assert.Equal(ulong.MaxValue, a.EccUncorrected["GPU-a1"]);
         Assert.NotNull(a.DockerDown);
         Assert.Equal(new RigDisk("/var/lib/docker", 1000, 4000), a.Disk);
+        Assert.Equal(0.1215, a.PowerCost?.LoadCostPerGpuHour); // the powerCost min bid's input, from the rig's economics series
 
         var b = report.For(0, "RIG-B.example.com");
         Assert.True(b.Known);
         Assert.Contains("10.0.0.2:9470", b.AgentDown, StringComparison.Ordinal);
         Assert.Empty(b.LostGpus);
         Assert.Null(b.Disk);
+        Assert.Null(b.PowerCost); // NaN is not a price
 
         var c = report.For(0, "rig-c");
         Assert.False(c.Known);
@@ -133,7 +138,7 @@ public sealed class PrometheusRigHealthSourceTests
         Assert.False(absent.Known);
         Assert.Contains("no rig agent series", absent.Problem, StringComparison.Ordinal);
 
-        Assert.InRange(handler.Queries.Count, 1, 8);
+        Assert.InRange(handler.Queries.Count, 1, 9);
         Assert.All(handler.Queries, q => Assert.Contains("* on(instance, job) group_left(hostname) topk by (instance, job) (1, vasthost_rig_info or on(instance, job) last_over_time(vasthost_rig_info[1h]))", q, StringComparison.Ordinal));
         Assert.All(handler.Requests, r => Assert.Equal("http://prometheus.test:9090/api/v1/query", r.RequestUri!.GetLeftPart(UriPartial.Path)));
     }

@@ -30,7 +30,7 @@ public sealed partial class ConfigurationTests
         { "listen address host name", """{ "metrics": { "listenAddress": "localhost:9470" } }""", "metrics.listenAddress: 'localhost:9470' is not an IP address with a port" },
         { "listen port out of range", """{ "metrics": { "listenAddress": "127.0.0.1:70000" } }""", "metrics.listenAddress: '127.0.0.1:70000' is not an IP address with a port" },
         { "misspelt key", """{ "gpu": { "nvmlLibary": "/x/libnvidia-ml.so.1" } }""", "gpu.nvmlLibary: unknown key (known: enabled, nvmlLibrary, xidEvents, processes)" },
-        { "misspelt section", """{ "metric": { "listenAddress": "127.0.0.1:9470" } }""", "metric: unknown section (known: agent, docker, faultGuard, fleet, gpu, host, maintenance, management, metrics, vast)" },
+        { "misspelt section", """{ "metric": { "listenAddress": "127.0.0.1:9470" } }""", "metric: unknown section (known: agent, docker, economics, faultGuard, fleet, gpu, host, maintenance, management, metrics, vast)" },
         { "boolean as word", """{ "gpu": { "enabled": "yes" } }""", "gpu.enabled: 'yes' is not true or false" },
         { "relative sysfs root", """{ "host": { "sysfsRoot": "sys" } }""", "host.sysfsRoot: must be an absolute path (got 'sys')" },
         { "empty library", """{ "gpu": { "nvmlLibrary": "" } }""", "gpu.nvmlLibrary:" },
@@ -45,6 +45,11 @@ public sealed partial class ConfigurationTests
         { "an entry selecting nothing", """{ "agent": { "role": "controller" }, "fleet": { "machines": [ { "profile": "" } ] } }""", "fleet.machines.0: selects nothing: give ids, hostname (a glob) or gpuModel" },
         { "an unknown profile", """{ "agent": { "role": "controller" }, "fleet": { "machines": [ { "hostname": "rig-*", "profile": "cheap" } ] } }""", "fleet.machines.0.profile: no profile 'cheap' in fleet.profiles (known: none)" },
         { "a misspelt key in a profile", """{ "agent": { "role": "controller" }, "fleet": { "profiles": { "p": { "management": { "pricng": {} } } } } }""", "fleet.profiles.p.management.pricng: unknown key" },
+        { "negative tariff", """{ "economics": { "enabled": true, "pricePerKwh": -0.1 } }""", "economics.pricePerKwh: must" },
+        { "absurd tariff", """{ "economics": { "enabled": true, "pricePerKwh": 270 } }""", "economics.pricePerKwh: 270 USD/kWh is 270 $/kWh, above the 5 $/kWh no tariff reaches" },
+        { "unknown time zone", """{ "economics": { "enabled": true, "pricePerKwh": 0.3, "timeZone": "Europe/Atlantis" } }""", "economics.timeZone: unknown time zone 'Europe/Atlantis'" },
+        { "a bad schedule period", """{ "economics": { "enabled": true, "pricePerKwh": 0.3, "schedule": [ { "days": "weekdays", "from": "07:00", "to": "23:00", "pricePerKwh": 0.4 } ] } }""", "economics.schedule[0].days: 'weekdays' is not a weekday list" },
+        { "powerCost min bid without economics", """{ "management": { "minBid": { "mode": "powerCost" } } }""", "economics.enabled: must be true when management.minBid.mode is powerCost" },
         { "a bad rule in a profile", """{ "agent": { "role": "controller" }, "fleet": { "profiles": { "p": { "management": { "pricing": { "floor": 5, "ceiling": 1 } } } } } }""", "fleet.profiles.p.management.pricing.floor: must not exceed pricing.ceiling" },
     };
 
@@ -86,7 +91,7 @@ public sealed partial class ConfigurationTests
         services.AddAgent(empty);
         using var provider = services.BuildServiceProvider();
         var sections = provider.GetServices<IOptionsSection>().ToList();
-        Assert.Equal(["agent", "docker", "faultGuard", "fleet", "gpu", "host", "maintenance", "management", "metrics", "vast"], sections.Select(s => s.Name).Order(StringComparer.Ordinal));
+        Assert.Equal(["agent", "docker", "economics", "faultGuard", "fleet", "gpu", "host", "maintenance", "management", "metrics", "vast"], sections.Select(s => s.Name).Order(StringComparer.Ordinal));
 
         var checkedTypes = 0;
         foreach (var section in sections)
@@ -182,6 +187,8 @@ public sealed partial class ConfigurationTests
         AssertSameValues(new HostSensorOptions(), services.GetRequiredService<IOptions<HostSensorOptions>>().Value);
         AssertSameValues(new DockerOptions(), services.GetRequiredService<IOptions<DockerOptions>>().Value);
         AssertSameValues(new VastOptions(), services.GetRequiredService<IOptions<VastOptions>>().Value);
+        AssertSameValues(new VastHostAgent.Economics.EconomicsOptions(), services.GetRequiredService<IOptions<VastHostAgent.Economics.EconomicsOptions>>().Value, "Schedule");
+        Assert.Empty(services.GetRequiredService<IOptions<VastHostAgent.Economics.EconomicsOptions>>().Value.Schedule);
         var management = services.GetRequiredService<IOptions<VastHostAgent.Management.ManagementOptions>>().Value;
         AssertSameValues(new VastHostAgent.Management.ManagementOptions(), management, "Listing", "Pricing", "MinBid", "DefaultJob");
         AssertSameValues(new VastHostAgent.Management.ListingOptions(), management.Listing);
@@ -221,6 +228,7 @@ public sealed partial class ConfigurationTests
                      (HostSensorOptions.SectionName, typeof(HostSensorOptions)),
                      (DockerOptions.SectionName, typeof(DockerOptions)),
                      (VastOptions.SectionName, typeof(VastOptions)),
+                     (VastHostAgent.Economics.EconomicsOptions.SectionName, typeof(VastHostAgent.Economics.EconomicsOptions)),
                      (VastHostAgent.Management.ManagementOptions.SectionName, typeof(VastHostAgent.Management.ManagementOptions)),
                      ("listing", typeof(VastHostAgent.Management.ListingOptions)),
                      ("pricing", typeof(VastHostAgent.Management.PricingOptions)),
@@ -243,12 +251,12 @@ public sealed partial class ConfigurationTests
         }
 
         // List entries are shown as commented examples.
-        foreach (var type in new[] { typeof(VastHostAgent.Maintenance.WindowOptions), typeof(VastHostAgent.Maintenance.RecurringWindowOptions) })
+        foreach (var type in new[] { typeof(VastHostAgent.Maintenance.WindowOptions), typeof(VastHostAgent.Maintenance.RecurringWindowOptions), typeof(VastHostAgent.Economics.TariffPeriodOptions) })
         {
             foreach (var property in type.GetProperties(BindingFlags.Public | BindingFlags.Instance).Where(p => p.CanWrite))
             {
                 var key = OptionsSchema.Camel(property.Name);
-                Assert.True(Regex.IsMatch(text, $"\"{key}\": \""), $"{type.Name}.{key} has no example in agent.example.json");
+                Assert.True(Regex.IsMatch(text, $"//.*\"{key}\": [\"0-9]"), $"{type.Name}.{key} has no example in agent.example.json");
             }
         }
     }

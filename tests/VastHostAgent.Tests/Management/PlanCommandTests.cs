@@ -89,7 +89,7 @@ public sealed class PlanCommandTests : IAsyncLifetime
         await File.WriteAllTextAsync(bad, """{ "management": { "pricing": { "floor": 2, "ceiling": 1 }, "minBid": { "mode": "sometimes" } } }""");
         (exit, _, stderr) = await AgentProcess.RunToExitAsync(["plan", "--config", bad]);
         Assert.Equal(2, exit);
-        Assert.Contains("management.minBid.mode: must be off, fixed or ratio (got 'sometimes')", stderr, StringComparison.Ordinal);
+        Assert.Contains("management.minBid.mode: must be off, fixed, ratio or powerCost (got 'sometimes')", stderr, StringComparison.Ordinal);
 
         // Values that do not convert come first; the rules across fields once every value reads.
         await File.WriteAllTextAsync(bad, """{ "management": { "pricing": { "floor": 2, "ceiling": 1 }, "minBid": { "mode": "ratio" } } }""");

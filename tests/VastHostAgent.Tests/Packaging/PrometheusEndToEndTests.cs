@@ -140,6 +140,9 @@ public sealed partial class PrometheusEndToEndTests(DockerFixture docker, ITestO
         var envA = Vast(emulator, dirA, "rig-01", management: true);
         envA["VASTHOST_MANAGEMENT__PRICING__STRATEGY"] = "market";
         envA["VASTHOST_MANAGEMENT__MINBID__MODE"] = "ratio";
+        envA["VASTHOST_ECONOMICS__ENABLED"] = "true"; // cheap power: a healthy margin
+        envA["VASTHOST_ECONOMICS__PRICEPERKWH"] = "0.01";
+        envA["VASTHOST_ECONOMICS__TIMEZONE"] = "UTC";
         var configA = new AgentConfig
         {
             WorkDirectory = dirA,
@@ -177,7 +180,13 @@ public sealed partial class PrometheusEndToEndTests(DockerFixture docker, ITestO
             DockerEndpoint = "unix://" + Path.Combine(dirB, "no-docker.sock"),
             DockerDataRoot = await TmpfsAsync(0.96),
             SampleInterval = "00:00:02",
-            Environment = Vast(emulator, dirB, "rig-02", management: true),
+            Environment = new Dictionary<string, string?>(Vast(emulator, dirB, "rig-02", management: true))
+            {
+                // Power at 4 $/kWh: a rented GPU-hour at the listed 0.30 $ and a day's earnings both lose money.
+                ["VASTHOST_ECONOMICS__ENABLED"] = "true",
+                ["VASTHOST_ECONOMICS__PRICEPERKWH"] = "4",
+                ["VASTHOST_ECONOMICS__TIMEZONE"] = "UTC",
+            },
         });
 
         // ---- rig C: no NVML (no driver); its machine unlisted and offline on Vast.
@@ -233,6 +242,7 @@ public sealed partial class PrometheusEndToEndTests(DockerFixture docker, ITestO
             $"VastHostGpuXid {b}", $"VastHostGpuEccUncorrectable {b}", $"VastHostGpuRowRemapFailed {b}", $"VastHostGpuRowRemapPending {b}",
             $"VastHostDockerDown {b}", $"VastHostDockerDiskLow {b}", $"VastHostDockerDiskCritical {b}", $"VastHostListingEndingSoon {b}",
             $"VastHostFaultGuardHolding {b}", $"VastHostFaultGuardCondition {b}", $"VastHostManagementDryRunLong {b}",
+            $"VastHostPriceBelowPowerCost {b}", $"VastHostNegativeMargin {b}",
             $"VastHostNvmlDown {c}", $"VastHostVastMachineOffline {c}", $"VastHostMachineUnlisted {c}",
             $"VastHostVastApiDown {d}", $"VastHostVastApiCircuitOpen {d}",
             $"VastHostVastMachineNotIdentified {e}",
