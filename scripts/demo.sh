@@ -123,7 +123,15 @@ cat >"$demo_dir/agent.json" <<EOF
     "enabled": true,
     "dryRun": true,
     "pricing": { "strategy": "market", "floor": 0.25, "ceiling": 0.60, "market": { "percentile": 50 } },
-    "minBid": { "mode": "ratio", "ratio": 0.7 }
+    "minBid": { "mode": "powerCost", "powerCostFactor": 1.5 }
+  },
+  "economics": {
+    "enabled": true,
+    "pricePerKwh": 0.12,
+    "schedule": [ { "days": "mon-fri", "from": "17:00", "to": "21:00", "pricePerKwh": 0.28 } ],
+    "timeZone": "UTC",
+    "overheadWatts": 150,
+    "powerUsageEffectiveness": 1.05
   }
 }
 EOF
@@ -179,6 +187,15 @@ echo "The machine on Vast (from the API emulator at http://127.0.0.1:$emulator_p
 "$demo_dir/bin/vast-host-agent" machine --config "$demo_dir/agent.json" | sed 's/^/  /'
 grep -E '^vasthost_vast_(up|machine_listed|listing_gpu_price_dollars_per_hour|machine_gpu_occupancy)' "$demo_dir/metrics.txt" | sed 's/^/  /'
 grep -q '^vasthost_vast_up 1' "$demo_dir/metrics.txt" || die "the agent did not read the machine from the Vast API emulator"
+for _ in $(seq 1 100); do
+    curl -fsS "$url/metrics" -o "$demo_dir/metrics.txt" 2>/dev/null && grep -q '^vasthost_economics_margin_dollars_per_day' "$demo_dir/metrics.txt" && break
+    sleep 0.1
+done
+echo
+echo "What the rig earns after electricity (economics: 0.12 \$/kWh, 0.28 \$/kWh weekdays 17-21 UTC, 150 W overhead):"
+"$demo_dir/bin/vast-host-agent" status --config "$demo_dir/agent.json" | grep -E '^(Power|Revenue):' | sed 's/^/  /'
+grep -E '^vasthost_economics_(power_cost_dollars_per_(hour|day)|revenue_dollars_per_day|margin_dollars_per_(day|gpu_hour)|break_even_dollars_per_gpu_hour)' "$demo_dir/metrics.txt" | sed 's/^/  /'
+grep -q '^vasthost_economics_margin_dollars_per_day' "$demo_dir/metrics.txt" || die "the agent did not work out the rig's margin"
 echo
 echo "Pricing, in dry-run (vast-host-agent plan: what the agent would change on Vast, and why):"
 "$demo_dir/bin/vast-host-agent" plan --config "$demo_dir/agent.json" | sed 's/^/  /'
