@@ -276,6 +276,24 @@ public static class Figures
             Print("nvml_sample_8_gpus", MedianMicroseconds(() => nvml.Sample(), 2000));
         }
 
+        using (var nvml = Rig.Nvml(8))
+        {
+            // What economics adds to each sample: one meter step over the 8 GPUs' readings (time-of-use tariff).
+            var economics = new VastHostAgent.Economics.EconomicsOptions
+            {
+                Enabled = true,
+                PricePerKwh = 0.12,
+                TimeZone = "UTC",
+                OverheadWatts = 150,
+                PowerUsageEffectiveness = 1.05,
+                Schedule = [new VastHostAgent.Economics.TariffPeriodOptions { Days = "mon-fri", From = "17:00", To = "21:00", PricePerKwh = 0.28 }],
+            };
+            var meter = new VastHostAgent.Economics.EconomicsMeter(economics, 0.75);
+            var gpuSample = nvml.Sample();
+            var at = DateTimeOffset.UtcNow;
+            Print("economics_step_8_gpus", MedianMicroseconds(() => meter.Step(gpuSample, null, at = at.AddSeconds(5)), 2000));
+        }
+
         var pricing = new PricingOptions { Strategy = PricingStrategy.Market, Floor = 0.05, Ceiling = 10 };
         var offers = Rig.Market(10_000, 48_000, 4242);
         var decision = Decide(offers, pricing);
