@@ -19,6 +19,14 @@ public sealed class GpuOptions
     /// <summary>Watch NVML XID critical-error events on a dedicated thread.</summary>
     public bool XidEvents { get; set; } = true;
 
+    /// <summary>
+    /// The kernel log to read NVIDIA XIDs from (<c>NVRM: Xid</c> lines), a second source that works while NVML hangs or
+    /// is missing: <c>/dev/kmsg</c> (new records from the agent's start on), or a text file of kmsg or dmesg lines, which
+    /// is tailed. Empty: off.
+    /// </summary>
+    [RegularExpression(@"^(/[^\s]*)?$", ErrorMessage = "must be an absolute path without spaces, or empty to turn the kernel log source off")]
+    public string KmsgPath { get; set; } = "/dev/kmsg";
+
     /// <summary>Read each GPU's compute processes (needed to attribute GPU memory to containers).</summary>
     public bool Processes { get; set; } = true;
 }

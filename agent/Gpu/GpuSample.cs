@@ -107,8 +107,16 @@ public sealed record GpuReading
 /// <summary>A compute process on a GPU, as NVML reports it (host PID namespace).</summary>
 public readonly record struct GpuProcess(int Pid, ulong? UsedMemoryBytes);
 
-/// <summary>XID error tally for one GPU and XID code since the agent started.</summary>
-public readonly record struct XidCount(string Uuid, int GpuIndex, ulong Xid, ulong Count, DateTimeOffset LastSeen);
+/// <summary>
+/// XID error tally for one GPU and XID code since the agent started, from NVML events and the kernel log (an event
+/// both report counts once). A GPU NVML has never identified (known only from the kernel log) has an empty
+/// <see cref="Uuid"/>, <see cref="GpuIndex"/> -1 and its <see cref="PciAddress"/>.
+/// </summary>
+public readonly record struct XidCount(string Uuid, int GpuIndex, ulong Xid, ulong Count, DateTimeOffset LastSeen)
+{
+    /// <summary>The GPU's PCI address in the kernel's form (<c>0000:01:00</c>), when the kernel log named it.</summary>
+    public string? PciAddress { get; init; }
+}
 
 /// <summary>NVML failures, counted by function and return code since the agent started.</summary>
 public readonly record struct NvmlErrorCount(string Function, string Code, ulong Count);

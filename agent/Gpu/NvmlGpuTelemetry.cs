@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using VastHostAgent.Interop;
@@ -31,7 +30,7 @@ internal sealed unsafe class NvmlGpuTelemetry : IGpuTelemetry, IDisposable
     private readonly ILogger _logger;
     private readonly LoopHealth? _loops;
     private readonly NvmlCallPolicy _policy;
-    private readonly ConcurrentDictionary<(string Uuid, ulong Xid), XidTally> _xids = new();
+    private readonly XidLedger _xids;
     private readonly Dictionary<string, GpuIdentity> _everSeen = new(StringComparer.Ordinal);
 
     private NvmlExports _exports;
@@ -51,8 +50,9 @@ internal sealed unsafe class NvmlGpuTelemetry : IGpuTelemetry, IDisposable
     private string? _nvmlVersion;
     private string? _cudaVersion;
 
-    public NvmlGpuTelemetry(IOptions<GpuOptions> options, TimeProvider time, ILogger<NvmlGpuTelemetry> logger, LoopHealth? loops = null)
+    public NvmlGpuTelemetry(IOptions<GpuOptions> options, TimeProvider time, ILogger<NvmlGpuTelemetry> logger, LoopHealth? loops = null, XidLedger? xids = null)
     {
+        _xids = xids ?? new XidLedger(time);
         _loops = loops;
         _options = options.Value;
         _time = time;
@@ -301,8 +301,7 @@ internal sealed unsafe class NvmlGpuTelemetry : IGpuTelemetry, IDisposable
         return missing;
     }
 
-    private List<XidCount> XidSnapshot() =>
-        [.. _xids.Select(x => new XidCount(x.Key.Uuid, x.Value.GpuIndex, x.Key.Xid, x.Value.Count, x.Value.LastSeen))];
+    private IReadOnlyList<XidCount> XidSnapshot() => _xids.Snapshot();
 
     private string? ReadSystemString(delegate*<byte*, uint, Return> fn, int size, string name)
     {

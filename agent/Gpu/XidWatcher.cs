@@ -1,31 +1,13 @@
-using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
 using VastHostAgent.Kernel;
 using static VastHostAgent.Interop.Nvml;
 
 namespace VastHostAgent.Gpu;
 
-/// <summary>Count and last time of one XID code on one GPU.</summary>
-internal sealed class XidTally(int gpuIndex)
-{
-    private long _count;
-    private long _lastSeenTicks;
-
-    public int GpuIndex { get; } = gpuIndex;
-    public ulong Count => (ulong)Interlocked.Read(ref _count);
-    public DateTimeOffset LastSeen => new(Interlocked.Read(ref _lastSeenTicks), TimeSpan.Zero);
-
-    public void Record(DateTimeOffset at)
-    {
-        Interlocked.Exchange(ref _lastSeenTicks, at.UtcTicks);
-        Interlocked.Increment(ref _count);
-    }
-}
-
 /// <summary>
 /// Waits for NVML XID critical-error events on its own thread (<c>nvmlEventSetWait</c> blocks), and
-/// tallies them per GPU and XID code. Tallies live in a dictionary owned by the telemetry, so they
-/// survive NVML re-initialisation. On failure it backs off from 1 s to 30 s and registers again.
+/// records them in the <see cref="XidLedger"/> (shared with the kernel-log source, which deduplicates the two; it
+/// outlives NVML re-initialisation). On failure it backs off from 1 s to 30 s and registers again.
 /// </summary>
 internal sealed unsafe class XidWatcher : IDisposable
 {
@@ -35,7 +17,7 @@ internal sealed unsafe class XidWatcher : IDisposable
 
     private readonly IReadOnlyList<(nint Handle, GpuIdentity Identity)> _devices;
     private readonly bool _waitV2;
-    private readonly ConcurrentDictionary<(string Uuid, ulong Xid), XidTally> _tallies;
+    private readonly XidLedger _ledger;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _stop = new();
@@ -48,7 +30,7 @@ internal sealed unsafe class XidWatcher : IDisposable
     public XidWatcher(
         IReadOnlyList<(nint Handle, GpuIdentity Identity)> devices,
         bool waitV2,
-        ConcurrentDictionary<(string Uuid, ulong Xid), XidTally> tallies,
+        XidLedger ledger,
         TimeProvider time,
         ILogger logger,
         LoopHealth? loops = null)
@@ -56,7 +38,7 @@ internal sealed unsafe class XidWatcher : IDisposable
         _loops = loops;
         _devices = devices;
         _waitV2 = waitV2;
-        _tallies = tallies;
+        _ledger = ledger;
         _time = time;
         _logger = logger;
     }
@@ -185,9 +167,15 @@ internal sealed unsafe class XidWatcher : IDisposable
                 continue;
             }
 
-            var tally = _tallies.GetOrAdd((device.Identity.Uuid, data.Data), _ => new XidTally(device.Identity.Index));
-            tally.Record(_time.GetUtcNow());
-            GpuLog.Xid(_logger, data.Data, device.Identity.Index, device.Identity.Uuid, XidCatalog.Describe(data.Data));
+            var identity = device.Identity;
+            if (_ledger.Record(XidSource.Nvml, identity.Uuid, identity.Index, KernelXidParser.NormalizePci(identity.PciBusId), data.Data))
+            {
+                GpuLog.Xid(_logger, data.Data, identity.Index, identity.Uuid, XidCatalog.Describe(data.Data));
+            }
+            else
+            {
+                GpuLog.XidAlreadyCounted(_logger, data.Data, identity.Index, "NVML event", "kernel log");
+            }
         }
 
         return true;

@@ -42,7 +42,11 @@ public sealed record RigObservation
 }
 
 /// <summary>An XID error code on a GPU, and when it was last seen.</summary>
-public sealed record RigXid(ulong Xid, int GpuIndex, DateTimeOffset LastSeen);
+public sealed record RigXid(ulong Xid, int GpuIndex, DateTimeOffset LastSeen)
+{
+    /// <summary>The GPU's PCI address, for a GPU known only from the kernel log (<see cref="GpuIndex"/> -1).</summary>
+    public string? PciAddress { get; init; }
+}
 
 /// <summary>Space on the filesystem holding Docker's data.</summary>
 public sealed record RigDisk(string Path, ulong AvailableBytes, ulong TotalBytes);

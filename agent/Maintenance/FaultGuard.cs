@@ -137,7 +137,9 @@ public static class FaultGuard
             var recent = rig.Xids.Where(x => o.CriticalXids.Contains((int)x.Xid) && now - x.LastSeen <= o.HoldFor + Recent).ToList();
             if (recent.Count > 0)
             {
-                active[CriticalXid] = string.Join(", ", recent.Select(x => string.Create(CultureInfo.InvariantCulture, $"XID {x.Xid} on GPU {x.GpuIndex}")));
+                active[CriticalXid] = string.Join(", ", recent.Select(x => x.GpuIndex < 0 && x.PciAddress is not null
+                    ? string.Create(CultureInfo.InvariantCulture, $"XID {x.Xid} on the GPU at PCI {x.PciAddress}")
+                    : string.Create(CultureInfo.InvariantCulture, $"XID {x.Xid} on GPU {x.GpuIndex}")));
             }
         }
 
@@ -231,7 +233,8 @@ public static class RigObservations
         {
             NvmlDown = gpu is { NvmlUp: false } ? gpu.Problem ?? "NVML unavailable" : null,
             LostGpus = gpu is { NvmlUp: true } ? [.. gpu.Gpus.Where(g => !g.Up).Select(g => $"GPU {g.Identity.Index} {g.DownReason}")] : [],
-            Xids = gpu is null ? [] : [.. gpu.Xids.Select(x => new RigXid(x.Xid, x.GpuIndex, x.LastSeen))],
+            // NVML events and the kernel log: the kernel log keeps reporting while NVML hangs or is gone.
+            Xids = [.. snapshot.AllXids.Select(x => new RigXid(x.Xid, x.GpuIndex, x.LastSeen) { PciAddress = x.GpuIndex < 0 ? x.PciAddress : null })],
             EccUncorrected = gpu is null
                 ? new Dictionary<string, ulong>()
                 : gpu.Gpus.Where(g => g.EccVolatileUncorrected is not null).GroupBy(g => g.Identity.Uuid).ToDictionary(g => g.Key, g => g.First().EccVolatileUncorrected!.Value, StringComparer.Ordinal),

@@ -4,7 +4,7 @@ using VastHostAgent.Kernel;
 
 namespace VastHostAgent.Metrics;
 
-/// <summary>NVML readings per GPU (labels <c>gpu</c>, <c>uuid</c>), NVML's own health, errors and XID events.</summary>
+/// <summary>NVML readings per GPU (labels <c>gpu</c>, <c>uuid</c>), NVML's own health, errors, and XIDs from NVML events and the kernel log.</summary>
 internal sealed class GpuSeries : ISnapshotSeries
 {
     private readonly TrackedGauge _nvmlUp;
@@ -46,6 +46,9 @@ internal sealed class GpuSeries : ISnapshotSeries
     private readonly TrackedGauge _remapFailed;
     private readonly TrackedCounter _xidTotal;
     private readonly TrackedGauge _xidLast;
+    private readonly TrackedGauge _kernelLogUp;
+    private readonly TrackedCounter _kernelXidTotal;
+    private readonly TrackedGauge _kernelXidLast;
 
     public GpuSeries(SeriesFactory f)
     {
@@ -89,11 +92,45 @@ internal sealed class GpuSeries : ISnapshotSeries
         _remapped = f.Gauge("vasthost_gpu_remapped_rows", "Memory rows remapped, by error_type: correctable, uncorrectable.", "gpu", "uuid", "error_type");
         _remapPending = f.Gauge("vasthost_gpu_row_remap_pending", "1 when a row remap waits for a GPU reset.", g);
         _remapFailed = f.Gauge("vasthost_gpu_row_remap_failed", "1 when a row remap has failed.", g);
-        _xidTotal = f.Counter("vasthost_gpu_xid_errors_total", "XID errors reported by NVML events since the agent started, by XID code.", "gpu", "uuid", "xid");
+        _xidTotal = f.Counter("vasthost_gpu_xid_errors_total", "XID errors since the agent started, by XID code, from NVML events and the kernel log (an XID both report counts once).", "gpu", "uuid", "xid");
         _xidLast = f.Gauge("vasthost_gpu_xid_last_timestamp_seconds", "Unix time of the last XID error with this code.", "gpu", "uuid", "xid");
+
+        // Absent while the kernel-log source is off (gpu.enabled false or gpu.kmsgPath empty).
+        _kernelLogUp = f.Gauge("vasthost_kernel_log_up", "1 while the kernel log (gpu.kmsgPath) is being read for XIDs, 0 when it cannot be read.");
+        string[] k = ["pci_address", "gpu", "uuid", "xid"];
+        _kernelXidTotal = f.Counter("vasthost_gpu_kernel_xid_errors_total", "XID lines read from the kernel log since the agent started, by the PCI address the driver names (gpu and uuid empty while NVML has never identified that GPU) and XID code.", k);
+        _kernelXidLast = f.Gauge("vasthost_gpu_kernel_xid_last_timestamp_seconds", "Unix time of the last kernel log XID line with this PCI address and code.", k);
     }
 
-    public void Apply(HostSnapshot snapshot) => Apply(snapshot.Gpu);
+    public void Apply(HostSnapshot snapshot)
+    {
+        Apply(snapshot.Gpu);
+
+        // XIDs of both sources: those of a GPU NVML knows under its index and UUID (from the kernel log too while NVML hangs).
+        foreach (var x in snapshot.AllXids)
+        {
+            if (x.Uuid.Length == 0)
+            {
+                continue; // known only by its PCI address: vasthost_gpu_kernel_xid_*
+            }
+
+            var xid = x.Xid.ToString(CultureInfo.InvariantCulture);
+            var gpu = x.GpuIndex.ToString(CultureInfo.InvariantCulture);
+            _xidTotal.Set(x.Count, gpu, x.Uuid, xid);
+            _xidLast.Set(x.LastSeen.ToUnixTimeMilliseconds() / 1000.0, gpu, x.Uuid, xid);
+        }
+
+        if (snapshot.KernelLog is { } kernel)
+        {
+            _kernelLogUp.Set(kernel.Up ? 1 : 0);
+            foreach (var x in kernel.KernelXids)
+            {
+                string[] labels = [x.PciAddress, x.GpuIndex < 0 ? "" : x.GpuIndex.ToString(CultureInfo.InvariantCulture), x.Uuid, x.Xid.ToString(CultureInfo.InvariantCulture)];
+                _kernelXidTotal.Set(x.Count, labels);
+                _kernelXidLast.Set(x.LastSeen.ToUnixTimeMilliseconds() / 1000.0, labels);
+            }
+        }
+    }
 
     private void Apply(GpuSample? sample)
     {
@@ -108,14 +145,6 @@ internal sealed class GpuSeries : ISnapshotSeries
         foreach (var e in sample.Errors)
         {
             _nvmlErrors.Set(e.Count, e.Function, e.Code);
-        }
-
-        foreach (var x in sample.Xids)
-        {
-            var xid = x.Xid.ToString(CultureInfo.InvariantCulture);
-            var gpu = x.GpuIndex.ToString(CultureInfo.InvariantCulture);
-            _xidTotal.Set(x.Count, gpu, x.Uuid, xid);
-            _xidLast.Set(x.LastSeen.ToUnixTimeMilliseconds() / 1000.0, gpu, x.Uuid, xid);
         }
 
         foreach (var r in sample.Gpus)

@@ -30,7 +30,9 @@ public sealed partial class MetricsDocumentationTests
         await using var agent = AgentProcess.Start(new AgentConfig { FakeNvmlState = state.Path, SysfsRoot = hwmon.Root, DcgmCompatible = true });
         await agent.WaitReadyAsync();
         state.InjectXid(0, 43);
-        var m = await agent.ScrapeUntilAsync(e => e.Named("vasthost_gpu_xid_errors_total").Any(), "an XID");
+        await agent.ScrapeUntilAsync(e => e.Value("vasthost_kernel_log_up") == 1, "the kernel log open");
+        File.AppendAllText(Path.Combine(agent.WorkDirectory, "kmsg"), "4,1,1,-;NVRM: Xid (PCI:0000:01:00): 79, pid=1, name=python, GPU has fallen off the bus.\n");
+        var m = await agent.ScrapeUntilAsync(e => e.Named("vasthost_gpu_xid_errors_total").Any() && e.Named("vasthost_gpu_kernel_xid_errors_total").Any(), "an XID from NVML and one from the kernel log");
 
         AssertDocumented(m);
     }

@@ -233,6 +233,8 @@ public sealed partial class PrometheusEndToEndTests(DockerFixture docker, ITestO
         await Poll.UntilAsync(async () => (await prometheus.QueryAsync($"count_over_time(vasthost_gpu_ecc_errors_volatile_total{{instance=\"{b}\",gpu=\"0\",error_type=\"uncorrected\"}}[1m]) >= 2")).Count == 1,
             ok => ok, TimeSpan.FromSeconds(60), "two ECC samples of rig B");
         nvmlB.Set("gpu.0.ecc_vol_uncorr", "3").InjectXid(0, 79).InjectXid(0, 94);
+        // And an XID 79 only the kernel log reports, on a GPU NVML does not list (its own VastHostGpuXidCritical on rig B).
+        File.AppendAllText(Path.Combine(dirB, "kmsg"), "4,9,9,-;NVRM: Xid (PCI:0000:c1:00): 79, pid=1, name=python, GPU has fallen off the bus.\n");
 
         // ---- every alert fires where its fault is, and nowhere else.
         var expected = new SortedSet<string>(StringComparer.Ordinal)

@@ -208,6 +208,9 @@ public sealed class AgentConfig
 
     public bool GpuEnabled { get; init; } = true;
 
+    /// <summary>gpu.kmsgPath: null is an empty file <c>{workDir}/kmsg</c> (tests never read the machine's /dev/kmsg); "" turns the source off.</summary>
+    public string? KmsgPath { get; init; }
+
     /// <summary>Docker endpoint (a private dockerd's socket); null turns the Docker inventory off.</summary>
     public string? DockerEndpoint { get; init; }
 
@@ -237,12 +240,22 @@ public sealed class AgentConfig
             Environment["FAKE_NVML_STATE"] = FakeNvmlState;
         }
 
+        var kmsg = KmsgPath;
+        if (kmsg is null)
+        {
+            kmsg = Path.Combine(workDir, "kmsg");
+            if (!File.Exists(kmsg))
+            {
+                File.WriteAllText(kmsg, "");
+            }
+        }
+
         var sb = new StringBuilder();
         sb.Append($$"""
             {
               "agent": { "sampleInterval": "{{SampleInterval}}", "stateDirectory": "{{workDir}}/state" },
               "metrics": { "listenAddress": "127.0.0.1:{{port}}", "dcgmCompatible": {{(DcgmCompatible ? "true" : "false")}}, "hostname": "test-rig" },
-              "gpu": { "enabled": {{(GpuEnabled ? "true" : "false")}}, "nvmlLibrary": "{{NvmlLibrary}}" },
+              "gpu": { "enabled": {{(GpuEnabled ? "true" : "false")}}, "nvmlLibrary": "{{NvmlLibrary}}", "kmsgPath": "{{kmsg}}" },
               "host": { "sysfsRoot": "{{sysfs}}", "dockerDataRoot": "{{DockerDataRoot ?? workDir}}" },
               "docker": { "enabled": {{(DockerEndpoint is null ? "false" : "true")}}, "endpoint": "{{DockerEndpoint ?? ""}}", "resyncInterval": "{{DockerResyncInterval}}", "exportLabels": [{{string.Join(", ", DockerExportLabels.Select(l => $"\"{l}\""))}}] }
             }
