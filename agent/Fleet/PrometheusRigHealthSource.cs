@@ -154,6 +154,14 @@ public sealed class PrometheusRigHealthSource(
             }
         }
 
+        foreach (var (key, s) in Keyed(q.MissingGpus))
+        {
+            if (For(key) is { } b && ToCount(s.Value) is { } missing)
+            {
+                b.MissingGpus = Math.Max(b.MissingGpus, missing);
+            }
+        }
+
         foreach (var (key, s) in Keyed(q.Disk))
         {
             if (For(key) is { } b && ToCount(s.Value) is { } bytes)
@@ -343,6 +351,8 @@ public sealed class PrometheusRigHealthSource(
 
         public SortedSet<int> LostGpus { get; } = [];
 
+        public ulong MissingGpus { get; set; }
+
         public List<RigXid> Xids { get; } = [];
 
         public Dictionary<string, ulong> Ecc { get; } = new(StringComparer.Ordinal);
@@ -362,6 +372,7 @@ public sealed class PrometheusRigHealthSource(
                 NvmlDown = NvmlDown,
                 DockerDown = DockerDown,
                 LostGpus = [.. LostGpus.Select(g => $"GPU {g.ToString(CultureInfo.InvariantCulture)} lost")],
+                MissingGpus = MissingGpus == 0 ? [] : [string.Create(CultureInfo.InvariantCulture, $"{MissingGpus} GPU(s) missing on the rig (vasthost_gpus{{state=\"missing\"}})")],
                 Xids = [.. Xids.OrderBy(x => x.GpuIndex).ThenBy(x => x.Xid)],
                 EccUncorrected = Ecc,
                 Disk = disk,
@@ -403,6 +414,7 @@ internal sealed class RigHealthQueries
             ("XID", $"max by ({l}, gpu, xid) ({Join("vasthost_gpu_xid_last_timestamp_seconds" + Braces(selector))})"),
             ("ECC", $"max by ({l}, uuid) ({Join("vasthost_gpu_ecc_errors_volatile_total" + Braces(selector, "error_type=\"uncorrected\""))})"),
             ("disk", $"min by ({l}, path, quantity) ({Join(Renamed("vasthost_disk_available_bytes|vasthost_disk_total_bytes", "quantity", "vasthost_disk_(.+)_bytes", selector))})"),
+            ("missing GPU", $"max by ({l}) ({Join("vasthost_gpus" + Braces(selector, "state=\"missing\""))}) > 0"),
         ];
     }
 
@@ -423,6 +435,8 @@ internal sealed class RigHealthQueries
     public int Ecc => 5;
 
     public int Disk => 6;
+
+    public int MissingGpus => 7;
 
     public static RigHealthQueries Build(string machineLabel, string selector) =>
         new(machineLabel is "machine_id" ? "machine_id" : "hostname", NormaliseSelector(selector));
