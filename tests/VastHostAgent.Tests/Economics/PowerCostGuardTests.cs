@@ -25,8 +25,16 @@ public sealed class PowerCostGuardTests
 
     private static VastMachine Machine(double? price, double? minBid) => new()
     {
-        Id = 48211, Hostname = "rig-01", NumGpus = 8, GpuName = "RTX 4090", Listed = true, ListedGpuCost = price, MinBidPrice = minBid,
-        ListedMinGpuCount = 1, EndDate = Now.AddDays(20).ToUnixTimeSeconds(), GpuOccupancy = "x x x x x x x x",
+        Id = 48211,
+        Hostname = "rig-01",
+        NumGpus = 8,
+        GpuName = "RTX 4090",
+        Listed = true,
+        ListedGpuCost = price,
+        MinBidPrice = minBid,
+        ListedMinGpuCount = 1,
+        EndDate = Now.AddDays(20).ToUnixTimeSeconds(),
+        GpuOccupancy = "x x x x x x x x",
     };
 
     [Fact]
@@ -56,8 +64,14 @@ public sealed class PowerCostGuardTests
             {
                 Pricing = new PricingOptions
                 {
-                    Strategy = PricingStrategy.Fixed, FixedPrice = t.fixedPrice, Floor = t.floor, Ceiling = t.floor + t.width,
-                    MaxChangePerStep = t.maxStep, MinChange = 0, Cooldown = TimeSpan.Zero, AllowBelowBreakEven = t.allow,
+                    Strategy = PricingStrategy.Fixed,
+                    FixedPrice = t.fixedPrice,
+                    Floor = t.floor,
+                    Ceiling = t.floor + t.width,
+                    MaxChangePerStep = t.maxStep,
+                    MinChange = 0,
+                    Cooldown = TimeSpan.Zero,
+                    AllowBelowBreakEven = t.allow,
                 },
                 MinBid = new MinBidOptions { Mode = MinBidMode.PowerCost, PowerCostFactor = t.factor, Floor = 0.01 },
             };
@@ -109,7 +123,14 @@ public sealed class PowerCostGuardTests
 
         var allowed = PricingEngine.Decide(new PricingInput(0.30, 8, 0, TimeSpan.Zero, TimeSpan.Zero, null, Now, null, 0.1801), new PricingOptions
         {
-            Strategy = PricingStrategy.Fixed, FixedPrice = 0.10, Floor = 0.05, Ceiling = 2, MinChange = 0, Cooldown = TimeSpan.Zero, MaxChangePerStep = 1, AllowBelowBreakEven = true,
+            Strategy = PricingStrategy.Fixed,
+            FixedPrice = 0.10,
+            Floor = 0.05,
+            Ceiling = 2,
+            MinChange = 0,
+            Cooldown = TimeSpan.Zero,
+            MaxChangePerStep = 1,
+            AllowBelowBreakEven = true,
         });
         Assert.Equal(0.10, allowed.Price);
     }

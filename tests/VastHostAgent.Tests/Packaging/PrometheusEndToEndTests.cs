@@ -140,10 +140,19 @@ public sealed partial class PrometheusEndToEndTests(DockerFixture docker, ITestO
         var envA = Vast(emulator, dirA, "rig-01", management: true);
         envA["VASTHOST_MANAGEMENT__PRICING__STRATEGY"] = "market";
         envA["VASTHOST_MANAGEMENT__MINBID__MODE"] = "ratio";
+        // Vast's rig-01 has 8 GPUs: NVML reads 4, the other 4 are bound to vfio-pci (a VM rental), so none is missing.
+        var pciA = new PciFixture(dirA);
+        for (var i = 1; i <= 8; i++)
+        {
+            var address = string.Create(CultureInfo.InvariantCulture, $"0000:{i:x2}:00.0");
+            pciA.Gpu(address, i <= 4 ? "nvidia" : "vfio-pci").Aer(address, correctable: 1, nonfatal: 0, fatal: 0);
+        }
+
         var configA = new AgentConfig
         {
             WorkDirectory = dirA,
             FakeNvmlState = nvmlA.Path,
+            SysfsRoot = pciA.Root,
             DockerEndpoint = docker.Daemon.Endpoint,
             DockerDataRoot = await TmpfsAsync(0),
             SampleInterval = "00:00:02",
@@ -170,10 +179,14 @@ public sealed partial class PrometheusEndToEndTests(DockerFixture docker, ITestO
             ["gpu.0.ecc_mode"] = "1",
             ["gpu.0.ecc_vol_uncorr"] = "0",
         });
+        // GPU 1 lost on the bus too (missing, nvml_lost); non-fatal AER errors on GPU 0 (raised with the ECC errors).
+        var pciB = new PciFixture(dirB).Gpu("0000:01:00.0", "nvidia").Gpu("0000:02:00.0", "nvidia").Gpu("0000:03:00.0", "nvidia").Gpu("0000:04:00.0", "nvidia")
+            .Aer("0000:01:00.0", correctable: 0, nonfatal: 0, fatal: 0);
         var rigB = await StartAsync(new AgentConfig
         {
             WorkDirectory = dirB,
             FakeNvmlState = nvmlB.Path,
+            SysfsRoot = pciB.Root,
             DockerEndpoint = "unix://" + Path.Combine(dirB, "no-docker.sock"),
             DockerDataRoot = await TmpfsAsync(0.96),
             SampleInterval = "00:00:02",
@@ -224,12 +237,13 @@ public sealed partial class PrometheusEndToEndTests(DockerFixture docker, ITestO
         await Poll.UntilAsync(async () => (await prometheus.QueryAsync($"count_over_time(vasthost_gpu_ecc_errors_volatile_total{{instance=\"{b}\",gpu=\"0\",error_type=\"uncorrected\"}}[1m]) >= 2")).Count == 1,
             ok => ok, TimeSpan.FromSeconds(60), "two ECC samples of rig B");
         nvmlB.Set("gpu.0.ecc_vol_uncorr", "3").InjectXid(0, 79).InjectXid(0, 94);
+        pciB.Aer("0000:01:00.0", correctable: 4, nonfatal: 1, fatal: 0);
 
         // ---- every alert fires where its fault is, and nowhere else.
         var expected = new SortedSet<string>(StringComparer.Ordinal)
         {
             $"VastHostManagementDryRunLong {a}",
-            $"VastHostGpuLost {b}", $"VastHostGpuTemperatureHigh {b}", $"VastHostGpuThermalThrottling {b}", $"VastHostGpuXidCritical {b}",
+            $"VastHostGpuLost {b}", $"VastHostGpuMissing {b}", $"VastHostGpuPcieAerErrors {b}", $"VastHostGpuTemperatureHigh {b}", $"VastHostGpuThermalThrottling {b}", $"VastHostGpuXidCritical {b}",
             $"VastHostGpuXid {b}", $"VastHostGpuEccUncorrectable {b}", $"VastHostGpuRowRemapFailed {b}", $"VastHostGpuRowRemapPending {b}",
             $"VastHostDockerDown {b}", $"VastHostDockerDiskLow {b}", $"VastHostDockerDiskCritical {b}", $"VastHostListingEndingSoon {b}",
             $"VastHostFaultGuardHolding {b}", $"VastHostFaultGuardCondition {b}", $"VastHostManagementDryRunLong {b}",
