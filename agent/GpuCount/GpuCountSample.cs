@@ -75,8 +75,10 @@ public static class GpuCountTruth
     public static GpuCountSample Compute(PciScan scan, GpuSample? gpu, (int Count, string Source)? expected, IReadOnlySet<string> seenBefore)
     {
         var nvmlUp = gpu is { NvmlUp: true };
-        var up = nvmlUp ? gpu!.Gpus.Where(g => g.Up).Select(g => PciAddress.Normalise(g.Identity.PciBusId)).ToHashSet(StringComparer.Ordinal) : [];
-        var lost = nvmlUp ? gpu!.Gpus.Where(g => !g.Up).Select(g => PciAddress.Normalise(g.Identity.PciBusId)).ToHashSet(StringComparer.Ordinal) : [];
+        // A GPU lost before NVML could read its identity has no bus id: it cannot be placed on the bus.
+        var known = nvmlUp ? gpu!.Gpus.Where(g => !string.IsNullOrWhiteSpace(g.Identity.PciBusId)).ToList() : [];
+        var up = known.Where(g => g.Up).Select(g => PciAddress.Normalise(g.Identity.PciBusId)).ToHashSet(StringComparer.Ordinal);
+        var lost = known.Where(g => !g.Up).Select(g => PciAddress.Normalise(g.Identity.PciBusId)).ToHashSet(StringComparer.Ordinal);
         var sample = new GpuCountSample
         {
             Expected = expected?.Count,

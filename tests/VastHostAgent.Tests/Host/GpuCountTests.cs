@@ -100,6 +100,11 @@ public sealed class GpuCountTests(ITestOutputHelper output)
 
         var lost = Truth(Rig("pci-lost", _ => "nvidia"), Nvml(Four, "0000:01:00.0"));
         Assert.Equal([new MissingGpu("0000:01:00.0", MissingReason.NvmlLost)], lost.Missing);
+
+        // Lost before NVML read its identity (no bus id): nothing to place on the bus, so no phantom "gone" GPU.
+        var anonymous = Nvml(Four);
+        anonymous = anonymous with { Gpus = [.. anonymous.Gpus, new GpuReading { Identity = new GpuIdentity(4, "", "unknown", "", null, null, null), Up = false }] };
+        Assert.Empty(Truth(Rig("pci-anon", _ => "nvidia"), anonymous).Missing);
     }
 
     [Fact]
