@@ -10,11 +10,9 @@ public sealed class GpuCountProcessTests
     {
         var dir = TestEnvironment.NewTempDirectory("gpucount-e2e");
 
-        // NVML was initialised before Vast handed GPUs 2 and 3 to vfio-pci: it holds them lost.
-        var nvml = new FakeNvmlState(dir, new Dictionary<string, string> { ["gpus"] = "4", ["gpu.2.lost"] = "1", ["gpu.3.lost"] = "1" });
+        var nvml = new FakeNvmlState(dir, new Dictionary<string, string> { ["gpus"] = "4" });
         var pci = new PciFixture(dir)
-            .Gpu("0000:01:00.0", "nvidia").Gpu("0000:02:00.0", "nvidia")
-            .Gpu("0000:03:00.0", "vfio-pci").Gpu("0000:04:00.0", "vfio-pci")
+            .Gpu("0000:01:00.0", "nvidia").Gpu("0000:02:00.0", "nvidia").Gpu("0000:03:00.0", "nvidia").Gpu("0000:04:00.0", "nvidia")
             .Gpu("0000:05:00.0", null)
             .Aer("0000:01:00.0", correctable: 12, nonfatal: 2, fatal: 0);
         await using var agent = AgentProcess.Start(new AgentConfig
@@ -23,8 +21,12 @@ public sealed class GpuCountProcessTests
             SysfsRoot = pci.Root,
             Environment = new() { ["VASTHOST_HOST__EXPECTEDGPUS"] = "5" },
         });
+        await agent.ScrapeUntilAsync(x => x.Value("vasthost_gpus", ("state", "nvml")) == 4 && x.Value("vasthost_gpus", ("state", "missing")) == 1, "four GPUs in NVML");
 
-        var m = await agent.ScrapeUntilAsync(x => x.Value("vasthost_gpus", ("state", "missing")) is not null && x.Value("vasthost_gpus", ("state", "nvml")) is not null, "the GPU count");
+        // Vast hands GPUs 2 and 3 to a VM: unbound from nvidia, bound to vfio-pci; NVML, initialised before, holds them lost.
+        pci.Bind("0000:03:00.0", "vfio-pci").Bind("0000:04:00.0", "vfio-pci");
+        nvml.Set("gpu.2.lost", "1").Set("gpu.3.lost", "1");
+        var m = await agent.ScrapeUntilAsync(x => x.Value("vasthost_gpus", ("state", "nvml")) == 2 && x.Value("vasthost_gpus", ("state", "passthrough")) == 2, "two GPUs passed through");
         Assert.Equal(2, m.Value("vasthost_gpus", ("state", "nvml")));
         Assert.Equal(2, m.Value("vasthost_gpus", ("state", "passthrough")));
         Assert.Equal(1, m.Value("vasthost_gpus", ("state", "missing")));
@@ -43,8 +45,8 @@ public sealed class GpuCountProcessTests
         Assert.Contains("GPUs: 5 expected (config), 2 NVML, 2 passthrough (VM rental: 0000:03:00.0, 0000:04:00.0), 1 missing (0000:05:00.0 no_driver): 1 fewer than expected\n", stdout, StringComparison.Ordinal);
 
         // GPU 1 falls off the bus: NVML loses it and sysfs no longer lists it.
-        nvml.Set("gpu.1.lost", "1");
         pci.Remove("0000:02:00.0");
+        nvml.Set("gpu.1.lost", "1");
         m = await agent.ScrapeUntilAsync(x => x.Value("vasthost_gpus", ("state", "missing")) == 2, "GPU 1 missing");
         Assert.Equal(1, m.Value("vasthost_gpu_pci_state_info", ("pci_address", "0000:02:00.0"), ("state", "missing"), ("reason", "gone")));
         Assert.Equal(1, m.Value("vasthost_gpus", ("state", "nvml")));
