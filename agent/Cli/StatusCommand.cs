@@ -81,6 +81,10 @@ internal static class StatusCommand
             null => "not watched",
         };
         sb.Append(inv, $"NVML: {nvml}    Docker: {docker}\n");
+        if (report.GpuCount is { } count)
+        {
+            sb.Append(count.Line()).Append('\n');
+        }
         if (report.Problem is { } problem)
         {
             sb.Append(inv, $"problem: {problem}\n");
@@ -106,7 +110,7 @@ internal static class StatusCommand
         {
             g.Index.ToString(inv),
             g.Name,
-            g.Up ? Value(g.TemperatureCelsius, "0", "°C") : "LOST",
+            g.Up ? Value(g.TemperatureCelsius, "0", "°C") : g.Passthrough ? "VM" : "LOST",
             g.Up ? Value(g.UtilizationRatio * 100, "0", "%") : "-",
             g.MemoryTotalBytes is { } total ? $"{Gib(g.MemoryUsedBytes)}/{Gib(total)} GiB" : "-",
             g.PowerWatts is { } power ? $"{power.ToString("0", inv)}/{Value(g.PowerLimitWatts, "0", "")} W" : "-",

@@ -154,6 +154,14 @@ public sealed class PrometheusRigHealthSource(
             }
         }
 
+        foreach (var (key, s) in Keyed(q.MissingGpus))
+        {
+            if (For(key) is { } b && ToCount(s.Value) is { } missing)
+            {
+                b.MissingGpus = Math.Max(b.MissingGpus, missing);
+            }
+        }
+
         foreach (var (key, s) in Keyed(q.Disk))
         {
             if (For(key) is { } b && ToCount(s.Value) is { } bytes)
@@ -353,6 +361,8 @@ public sealed class PrometheusRigHealthSource(
 
         public SortedSet<int> LostGpus { get; } = [];
 
+        public ulong MissingGpus { get; set; }
+
         public List<RigXid> Xids { get; } = [];
 
         public Dictionary<string, ulong> Ecc { get; } = new(StringComparer.Ordinal);
@@ -374,6 +384,7 @@ public sealed class PrometheusRigHealthSource(
                 NvmlDown = NvmlDown,
                 DockerDown = DockerDown,
                 LostGpus = [.. LostGpus.Select(g => $"GPU {g.ToString(CultureInfo.InvariantCulture)} lost")],
+                MissingGpus = MissingGpus == 0 ? [] : [string.Create(CultureInfo.InvariantCulture, $"{MissingGpus} GPU(s) missing on the rig (vasthost_gpus{{state=\"missing\"}})")],
                 Xids = [.. Xids.OrderBy(x => x.GpuIndex).ThenBy(x => x.Xid)],
                 EccUncorrected = Ecc,
                 Disk = disk,
@@ -417,6 +428,7 @@ internal sealed class RigHealthQueries
             ("ECC", $"max by ({l}, uuid) ({Join("vasthost_gpu_ecc_errors_volatile_total" + Braces(selector, "error_type=\"uncorrected\""))})"),
             ("disk", $"min by ({l}, path, quantity) ({Join(Renamed("vasthost_disk_available_bytes|vasthost_disk_total_bytes", "quantity", "vasthost_disk_(.+)_bytes", selector))})"),
             ("power cost", $"max by ({l}) ({Join("vasthost_economics_load_cost_dollars_per_gpu_hour" + Braces(selector))})"),
+            ("missing GPU", $"max by ({l}) ({Join("vasthost_gpus" + Braces(selector, "state=\"missing\""))}) > 0"),
         ];
     }
 
@@ -439,6 +451,8 @@ internal sealed class RigHealthQueries
     public int Disk => 6;
 
     public int PowerCost => 7;
+
+    public int MissingGpus => 8;
 
     public static RigHealthQueries Build(string machineLabel, string selector) =>
         new(machineLabel is "machine_id" ? "machine_id" : "hostname", NormaliseSelector(selector));

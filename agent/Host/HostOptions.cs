@@ -33,6 +33,16 @@ public sealed class HostSensorOptions
     [Required(AllowEmptyStrings = false)]
     [RegularExpression("^/.*", ErrorMessage = "must be an absolute path")]
     public string DockerDataRoot { get; set; } = "/var/lib/docker";
+
+    /// <summary>
+    /// Scan <c>{sysfsRoot}/bus/pci/devices</c> for NVIDIA GPUs: which are bound to <c>vfio-pci</c> (passed through to a
+    /// VM rental), which are missing (no driver, or gone from the bus), and their PCIe AER error counters.
+    /// </summary>
+    public bool PciScan { get; set; } = true;
+
+    /// <summary>GPUs this rig should have when the Vast machine's <c>num_gpus</c> is not known (vast off); 0 = not set.</summary>
+    [Range(0, 64, ErrorMessage = "must be between 0 and 64")]
+    public int ExpectedGpus { get; set; }
 }
 
 /// <summary>Source-generated metadata of the section: keys, types and validation attributes for the start-up check.</summary>

@@ -4,6 +4,7 @@ using VastHostAgent.Containers;
 using VastHostAgent.Economics;
 using VastHostAgent.Fleet;
 using VastHostAgent.Gpu;
+using VastHostAgent.GpuCount;
 using VastHostAgent.Host;
 using VastHostAgent.Kernel;
 using VastHostAgent.Maintenance;
@@ -24,6 +25,7 @@ public static class HostingServiceCollectionExtensions
             .AddContainers(configuration)
             .AddVast(configuration)
             .AddEconomics(configuration)
+            .AddGpuCount()
             .AddManagement(configuration)
             .AddMaintenance(configuration)
             .AddFleet(configuration)

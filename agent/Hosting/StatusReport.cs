@@ -2,6 +2,7 @@ using System.Text.Json.Serialization;
 using VastHostAgent.Containers;
 using VastHostAgent.Economics;
 using VastHostAgent.Gpu;
+using VastHostAgent.GpuCount;
 using VastHostAgent.Kernel;
 
 namespace VastHostAgent.Hosting;
@@ -19,7 +20,55 @@ public sealed record GpuStatus(
     double? PowerWatts,
     double? PowerLimitWatts,
     long? InstanceId,
-    string? Container);
+    string? Container)
+{
+    /// <summary>NVML lost the GPU because it is bound to vfio-pci (passed through to a VM rental): not a fault.</summary>
+    public bool Passthrough { get; init; }
+}
+
+/// <summary>
+/// GPU-count truth in <c>vast-host-agent status</c>: expected, read by NVML, passed through to a VM, missing.
+/// Passthrough and missing are null when the PCI bus could not be scanned.
+/// </summary>
+public sealed record GpuCountStatus(
+    int? Expected,
+    string? ExpectedSource,
+    int Nvml,
+    IReadOnlyList<string>? Passthrough,
+    IReadOnlyList<MissingGpu>? Missing)
+{
+    /// <summary>The one-line summary: <c>GPUs: 4 expected (Vast), 2 NVML, 2 passthrough (VM rental: 0000:03:00.0, 0000:04:00.0), 0 missing</c>.</summary>
+    public string Line()
+    {
+        var inv = System.Globalization.CultureInfo.InvariantCulture;
+        var sb = new System.Text.StringBuilder("GPUs: ");
+        sb.Append(Expected is { } e ? string.Create(inv, $"{e} expected ({ExpectedSource}), ") : "expected unknown (no Vast machine, host.expectedGpus 0), ");
+        sb.Append(inv, $"{Nvml} NVML");
+        if (Passthrough is null || Missing is null)
+        {
+            return sb.Append(", passthrough and missing unknown (no PCI bus under host.sysfsRoot)").ToString();
+        }
+
+        sb.Append(inv, $", {Passthrough.Count} passthrough");
+        if (Passthrough.Count > 0)
+        {
+            sb.Append(" (VM rental: ").Append(string.Join(", ", Passthrough)).Append(')');
+        }
+
+        sb.Append(inv, $", {Missing.Count} missing");
+        if (Missing.Count > 0)
+        {
+            sb.Append(" (").Append(string.Join(", ", Missing.Select(m => $"{m.Address} {m.Reason}"))).Append(')');
+        }
+
+        if (Expected is { } expected && Nvml + Passthrough.Count < expected)
+        {
+            sb.Append(inv, $": {expected - Nvml - Passthrough.Count} fewer than expected");
+        }
+
+        return sb.ToString();
+    }
+}
 
 /// <summary>One container line of <c>vast-host-agent status</c>.</summary>
 public sealed record ContainerStatus(
@@ -50,6 +99,9 @@ public sealed record StatusReport(
     /// <summary>Maintenance windows and the fault guard (from the state directory).</summary>
     public Maintenance.MaintenanceStatus? Maintenance { get; init; }
 
+    /// <summary>GPU-count truth (null while host.pciScan is off or before the first scan).</summary>
+    public GpuCountStatus? GpuCount { get; init; }
+
     /// <summary>A controller's fleet: machines, rig health and the machines the guard holds (null in the other roles).</summary>
     public FleetStatus? Fleet { get; init; }
 
@@ -61,13 +113,15 @@ public sealed record StatusReport(
     {
         var rows = ContainerView.Build(snapshot);
         var byGpu = ContainerView.ByGpu(rows);
+        var count = snapshot.GpuCount;
         var gpus = (snapshot.Gpu?.Gpus ?? []).Select(g =>
         {
             var owner = byGpu[g.Identity.Uuid].OrderByDescending(r => r.Info.InstanceId.HasValue).FirstOrDefault();
             return new GpuStatus(
                 g.Identity.Index, g.Identity.Uuid, g.Identity.Name, g.Up, g.TemperatureCelsius, g.UtilizationRatio,
                 g.MemoryUsedBytes, g.MemoryTotalBytes, g.PowerUsageWatts, g.PowerLimitWatts,
-                owner?.Info.InstanceId, owner?.Info.Name);
+                owner?.Info.InstanceId, owner?.Info.Name)
+            { Passthrough = !g.Up && count?.IsPassthrough(g.Identity.PciBusId) == true };
         }).OrderBy(g => g.Index).ToList();
 
         var containers = rows
@@ -89,6 +143,8 @@ public sealed record StatusReport(
             snapshot.Docker?.Up, problems.Any() ? string.Join("; ", problems) : null, gpus, containers)
         {
             Economics = snapshot.Economics,
+            GpuCount = count is null ? null : new GpuCountStatus(count.Expected, count.ExpectedSource, count.Nvml,
+                count.PciScanned ? count.Passthrough : null, count.PciScanned ? count.Missing : null),
         };
     }
 }

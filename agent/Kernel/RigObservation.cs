@@ -19,6 +19,9 @@ public sealed record RigObservation
     /// <summary>GPUs NVML reports lost or gone, described ("GPU 1 lost").</summary>
     public IReadOnlyList<string> LostGpus { get; init; } = [];
 
+    /// <summary>GPUs counted missing (on the PCI bus but neither read by NVML nor passed through to a VM, or gone from the bus), described.</summary>
+    public IReadOnlyList<string> MissingGpus { get; init; } = [];
+
     /// <summary>XID errors seen, with when each was last seen.</summary>
     public IReadOnlyList<RigXid> Xids { get; init; } = [];
 

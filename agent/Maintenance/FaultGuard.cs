@@ -3,6 +3,7 @@ using System.Text.Json.Serialization;
 using Microsoft.Extensions.Logging;
 using VastHostAgent.Containers;
 using VastHostAgent.Gpu;
+using VastHostAgent.GpuCount;
 using VastHostAgent.Host;
 using VastHostAgent.Kernel;
 using VastHostAgent.Management;
@@ -81,7 +82,8 @@ public sealed record GuardVerdict(
 }
 
 /// <summary>
-/// Decides, from the snapshot, whether the rig is too faulty to take new rentals: a GPU lost, NVML gone,
+/// Decides, from the snapshot, whether the rig is too faulty to take new rentals: a GPU lost or missing from the
+/// PCI bus (a GPU passed through to a VM rental is neither), NVML gone,
 /// critical XIDs, uncorrectable ECC errors rising, Docker down, Docker's disk nearly full (after first asking
 /// Vast to clean up expired storage contracts). A condition must hold for <c>holdFor</c> before the guard
 /// trips; every condition must stay clear for <c>clearFor</c> (doubled for each repeat trip within a day,
@@ -96,8 +98,9 @@ public static class FaultGuard
     public const string DockerDown = "docker_down";
     public const string DiskLow = "disk_low";
     public const string AgentDown = "agent_down";
+    public const string GpuMissing = "gpu_missing";
 
-    public static readonly string[] Conditions = [GpuLost, NvmlUnavailable, CriticalXid, EccUncorrectable, DockerDown, DiskLow, AgentDown];
+    public static readonly string[] Conditions = [GpuLost, GpuMissing, NvmlUnavailable, CriticalXid, EccUncorrectable, DockerDown, DiskLow, AgentDown];
 
     private static readonly TimeSpan Recent = TimeSpan.FromMinutes(10);
 
@@ -130,6 +133,11 @@ public static class FaultGuard
         if (o.GpuLost && rig.NvmlDown is null && rig.LostGpus.Count > 0)
         {
             active[GpuLost] = string.Join(", ", rig.LostGpus);
+        }
+
+        if (o.GpuMissing && rig.MissingGpus.Count > 0)
+        {
+            active[GpuMissing] = string.Join(", ", rig.MissingGpus);
         }
 
         if (o.CriticalXids.Count > 0)
@@ -229,10 +237,17 @@ public static class RigObservations
     public static RigObservation FromSnapshot(HostSnapshot snapshot)
     {
         var gpu = snapshot.Gpu;
+        var count = snapshot.GpuCount;
         return new RigObservation
         {
             NvmlDown = gpu is { NvmlUp: false } ? gpu.Problem ?? "NVML unavailable" : null,
-            LostGpus = gpu is { NvmlUp: true } ? [.. gpu.Gpus.Where(g => !g.Up).Select(g => $"GPU {g.Identity.Index} {g.DownReason}")] : [],
+
+            // A GPU handed to vfio-pci (a VM rental) leaves NVML: that is Vast renting it, not a fault.
+            LostGpus = gpu is { NvmlUp: true }
+                ? [.. gpu.Gpus.Where(g => !g.Up && count?.IsPassthrough(g.Identity.PciBusId) != true).Select(g => $"GPU {g.Identity.Index} {g.DownReason}")]
+                : [],
+            MissingGpus = count is null ? [] : [.. count.Missing.Select(m => $"{m.Address} {m.Reason}")],
+
             // NVML events and the kernel log: the kernel log keeps reporting while NVML hangs or is gone.
             Xids = [.. snapshot.AllXids.Select(x => new RigXid(x.Xid, x.GpuIndex, x.LastSeen) { PciAddress = x.GpuIndex < 0 ? x.PciAddress : null })],
             EccUncorrected = gpu is null

@@ -95,6 +95,9 @@ public sealed class FaultGuardOptions
 
     public bool GpuLost { get; set; } = true;
 
+    /// <summary>Trip when a GPU is missing: on the PCI bus but neither read by NVML nor bound to vfio-pci (a VM rental), or gone from the bus.</summary>
+    public bool GpuMissing { get; set; } = true;
+
     public bool NvmlUnavailable { get; set; } = true;
 
     public bool DockerDown { get; set; } = true;

@@ -1,5 +1,6 @@
 using System.Globalization;
 using VastHostAgent.Gpu;
+using VastHostAgent.GpuCount;
 using VastHostAgent.Kernel;
 
 namespace VastHostAgent.Metrics;
@@ -8,7 +9,6 @@ namespace VastHostAgent.Metrics;
 internal sealed class GpuSeries : ISnapshotSeries
 {
     private readonly TrackedGauge _nvmlUp;
-    private readonly TrackedGauge _gpuCount;
     private readonly TrackedCounter _nvmlErrors;
     private readonly TrackedGauge _gpuInfo;
     private readonly TrackedGauge _gpuUp;
@@ -54,7 +54,6 @@ internal sealed class GpuSeries : ISnapshotSeries
     {
         // Both absent with gpu.enabled = false (a machine without NVIDIA GPUs is not "NVML down").
         _nvmlUp = f.Gauge("vasthost_nvml_up", "1 when the NVML library is loaded and initialised, else 0.");
-        _gpuCount = f.Gauge("vasthost_gpus", "Number of GPUs NVML reports (0 while NVML is down).");
         _nvmlErrors = f.Counter("vasthost_nvml_errors_total", "NVML calls that failed, by function and NVML return code (NOT_SUPPORTED is not an error).", "function", "code");
 
         string[] g = ["gpu", "uuid"];
@@ -104,7 +103,7 @@ internal sealed class GpuSeries : ISnapshotSeries
 
     public void Apply(HostSnapshot snapshot)
     {
-        Apply(snapshot.Gpu);
+        Apply(snapshot.Gpu, snapshot.GpuCount);
 
         // XIDs of both sources: those of a GPU NVML knows under its index and UUID (from the kernel log too while NVML hangs).
         foreach (var x in snapshot.AllXids)
@@ -132,7 +131,7 @@ internal sealed class GpuSeries : ISnapshotSeries
         }
     }
 
-    private void Apply(GpuSample? sample)
+    private void Apply(GpuSample? sample, GpuCountSample? count)
     {
         if (sample is null)
         {
@@ -140,7 +139,6 @@ internal sealed class GpuSeries : ISnapshotSeries
         }
 
         _nvmlUp.Set(sample.NvmlUp ? 1 : 0);
-        _gpuCount.Set(sample.Gpus.Count(g => g.Up));
 
         foreach (var e in sample.Errors)
         {
@@ -155,6 +153,11 @@ internal sealed class GpuSeries : ISnapshotSeries
             _gpuInfo.Set(1, gpu, uuid, id.Name, id.PciBusId,
                 id.MinorNumber?.ToString(CultureInfo.InvariantCulture) ?? "",
                 sample.DriverVersion ?? "", sample.CudaVersion ?? "", id.VbiosVersion ?? "", id.ComputeCapability ?? "");
+            if (!r.Up && count is not null && count.IsPassthrough(id.PciBusId))
+            {
+                continue; // handed to vfio-pci for a VM rental: not lost (vasthost_gpu_pci_state_info says where it is)
+            }
+
             _gpuUp.Set(r.Up ? 1 : 0, gpu, uuid);
             if (!r.Up)
             {

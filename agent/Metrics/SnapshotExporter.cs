@@ -39,7 +39,7 @@ public sealed class SnapshotExporter : IDisposable
         _factory = new SeriesFactory(registry.Factory);
         var o = options.Value;
         var hostname = string.IsNullOrWhiteSpace(o.Hostname) ? Environment.MachineName : o.Hostname;
-        var series = new List<ISnapshotSeries> { new AgentSeries(_factory, agent.Value), new GpuSeries(_factory), new HostSeries(_factory), new EconomicsSeries(_factory) };
+        var series = new List<ISnapshotSeries> { new AgentSeries(_factory, agent.Value), new GpuSeries(_factory), new GpuCountSeries(_factory), new HostSeries(_factory), new EconomicsSeries(_factory) };
         if (docker.Value.Enabled)
         {
             series.Add(new ContainerSeries(_factory, docker.Value.ExportLabels));

@@ -54,7 +54,7 @@ public sealed class CommandLineTests
             });
         Assert.True(exit == 0, stderr);
         var m = Exposition.Parse(stdout);
-        Assert.Equal(4, m.Value("vasthost_gpus"));
+        Assert.Equal(4, m.Value("vasthost_gpus", ("state", "nvml")));
         Assert.Equal(4, m.Named("vasthost_gpu_temperature_celsius").Count());
         Assert.Equal(0, (await Promtool.CheckMetricsAsync(stdout)).ExitCode);
     }

@@ -21,7 +21,7 @@ public sealed class DockerOutageTests
         var down = await agent.ScrapeUntilAsync(e => e.Value("vasthost_docker_up") == 0, "docker down", TimeSpan.FromSeconds(20));
         Assert.Empty(down.Named("vasthost_container_info"));
         Assert.Empty(down.Named("vasthost_gpu_assignment"));
-        Assert.Equal(2, down.Value("vasthost_gpus"));
+        Assert.Equal(2, down.Value("vasthost_gpus", ("state", "nvml")));
         Assert.NotNull(down.Value("vasthost_gpu_temperature_celsius", ("gpu", "0")));
         Assert.Equal(0, down.Value("vasthost_collector_up", ("collector", "docker")));
 
@@ -55,7 +55,7 @@ public sealed class DockerOutageTests
         });
         var m = await agent.ScrapeUntilAsync(e => e.Named("vasthost_docker_up").Any() && e.Value("vasthost_collector_up", ("collector", "docker")) == 0, "docker down");
         Assert.Equal(0, m.Value("vasthost_docker_up"));
-        Assert.Equal(3, m.Value("vasthost_gpus"));
+        Assert.Equal(3, m.Value("vasthost_gpus", ("state", "nvml")));
         Assert.Equal(3, m.Named("vasthost_gpu_utilization_ratio").Count());
         Assert.Empty(m.Named("vasthost_container_info"));
         Assert.Equal(0, (await Promtool.CheckMetricsAsync(m.Text)).ExitCode);

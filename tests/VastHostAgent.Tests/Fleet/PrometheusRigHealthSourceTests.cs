@@ -94,6 +94,7 @@ public sealed class PrometheusRigHealthSourceTests
                 Sample("1", (h, A("rig-a")), ("instance", "10.0.0.1:9470")),
                 Sample("0", (h, A("rig-b")), ("instance", "10.0.0.2:9470")),
                 Sample("1", (h, A("rig-c")), ("instance", "10.0.0.3:9470")))
+            : promql.Contains("vasthost_gpus{state=\"missing\"", StringComparison.Ordinal) ? Vector(Sample("2", (h, A("rig-a"))))
             : throw new InvalidOperationException("unexpected query " + promql);
         return Task.FromResult(Json(body));
     }
@@ -113,6 +114,7 @@ public sealed class PrometheusRigHealthSourceTests
         Assert.Null(a.AgentDown);
         Assert.Null(a.NvmlDown);
         Assert.Equal(["GPU 1 lost"], a.LostGpus);
+        Assert.Equal(["2 GPU(s) missing on the rig (vasthost_gpus{state=\"missing\"})"], a.MissingGpus);
         var xid = Assert.Single(a.Xids); // the NaN time is not a time
         Assert.Equal(new RigXid(79, 0, DateTimeOffset.FromUnixTimeSeconds((long)Now - 30)), xid);
         Assert.Equal(2, a.EccUncorrected.Count);
@@ -126,6 +128,7 @@ public sealed class PrometheusRigHealthSourceTests
         Assert.True(b.Known);
         Assert.Contains("10.0.0.2:9470", b.AgentDown, StringComparison.Ordinal);
         Assert.Empty(b.LostGpus);
+        Assert.Empty(b.MissingGpus);
         Assert.Null(b.Disk);
         Assert.Null(b.PowerCost); // NaN is not a price
 

@@ -64,7 +64,7 @@ public sealed class GpuEndToEndTests
         var m = await agent.WaitReadyAsync();
 
         Assert.Equal(1, m.Value("vasthost_nvml_up"));
-        Assert.Equal(3, m.Value("vasthost_gpus"));
+        Assert.Equal(3, m.Value("vasthost_gpus", ("state", "nvml")));
         var info = Assert.Single(m.Where("vasthost_gpu_info", ("uuid", Gpu0)));
         Assert.Equal("0", info.Label("gpu"));
         Assert.Equal("NVIDIA H100 80GB HBM3", info.Label("name"));
@@ -164,7 +164,7 @@ public sealed class GpuEndToEndTests
         Assert.Single(m.Where("vasthost_gpu_info", ("uuid", Gpu1)));
         Assert.Equal(1, m.Value("vasthost_gpu_up", ("uuid", Gpu0)));
         Assert.Equal(1, m.Value("vasthost_gpu_up", ("uuid", Gpu2)));
-        Assert.Equal(2, m.Value("vasthost_gpus"));
+        Assert.Equal(2, m.Value("vasthost_gpus", ("state", "nvml")));
         Assert.Equal(1, m.Value("vasthost_nvml_up"));
         Assert.Contains(m.Named("vasthost_nvml_errors_total"), s => s.Label("code") == "GPU_IS_LOST" && s.Value > 0);
 
@@ -187,7 +187,7 @@ public sealed class GpuEndToEndTests
         var down = Assert.Single(m.Where("vasthost_gpu_up", ("gpu", "2")));
         Assert.Equal(0, down.Value);
         Assert.Equal("", down.Label("uuid"));
-        Assert.Equal(2, m.Value("vasthost_gpus"));
+        Assert.Equal(2, m.Value("vasthost_gpus", ("state", "nvml")));
         Assert.Contains(m.Named("vasthost_nvml_errors_total"), s => s.Label("code") == "RESET_REQUIRED");
         Assert.Contains("GPU 2 cannot be opened: RESET_REQUIRED", agent.StandardOutput, StringComparison.Ordinal);
 
@@ -200,7 +200,7 @@ public sealed class GpuEndToEndTests
         state.Remove("gpu.2.reset_required");
         m = await agent.ScrapeUntilAsync(e => e.Value("vasthost_gpu_up", ("uuid", Gpu2)) == 1, "GPU 2 back");
         Assert.Empty(m.Where("vasthost_gpu_up", ("uuid", "")));
-        Assert.Equal(3, m.Value("vasthost_gpus"));
+        Assert.Equal(3, m.Value("vasthost_gpus", ("state", "nvml")));
         Assert.Equal(2, ReadStat(stats, "init_calls"));
     }
 
@@ -246,7 +246,7 @@ public sealed class GpuEndToEndTests
 
         var m = await agent.ScrapeUntilAsync(e => e.Value("vasthost_gpu_utilization_ratio", ("uuid", Gpu0)) == 0.12, "readings after re-init");
         Assert.True(m.Value("vasthost_nvml_errors_total", ("function", "nvmlDeviceGetUtilizationRates"), ("code", "LIB_RM_VERSION_MISMATCH")) >= 1);
-        Assert.Equal(3, m.Value("vasthost_gpus"));
+        Assert.Equal(3, m.Value("vasthost_gpus", ("state", "nvml")));
     }
 
     [Fact]
@@ -288,7 +288,7 @@ public sealed class GpuEndToEndTests
         var m = await agent.ScrapeUntilAsync(e => e.Value("vasthost_collector_up", ("collector", "gpu")) == 0
             && e.Value("vasthost_hwmon_temperature_celsius", ("chip", "k10temp"), ("sensor", "Tctl")) == 61, "first samples");
         Assert.Equal(0, m.Value("vasthost_nvml_up"));
-        Assert.Equal(0, m.Value("vasthost_gpus"));
+        Assert.Equal(0, m.Value("vasthost_gpus", ("state", "nvml")));
         Assert.Empty(m.Named("vasthost_gpu_info"));
         Assert.Equal(1, m.Value("vasthost_collector_up", ("collector", "disk")));
 

@@ -33,7 +33,7 @@ public sealed class SnapshotExporterTests
         store.Update(s => s.WithGpu(new GpuSample { NvmlUp = true, Gpus = [Gpu(0, 0.5), Gpu(1, 0.7)] }));
         var both = await Render(exporter);
         Assert.Equal(2, both.Named("vasthost_gpu_utilization_ratio").Count());
-        Assert.Equal(2, both.Value("vasthost_gpus"));
+        Assert.Equal(2, both.Value("vasthost_gpus", ("state", "nvml")));
 
         store.Update(s => s.WithGpu(new GpuSample { NvmlUp = true, Gpus = [Gpu(0, 0.25)] }));
         var one = await Render(exporter);
@@ -76,7 +76,7 @@ public sealed class SnapshotExporterTests
         Assert.Equal(0, m.Value("vasthost_gpu_up", ("uuid", "GPU-1")));
         Assert.Single(m.Where("vasthost_gpu_info", ("uuid", "GPU-1")));
         Assert.Empty(m.Where("vasthost_gpu_utilization_ratio", ("uuid", "GPU-1")));
-        Assert.Equal(1, m.Value("vasthost_gpus"));
+        Assert.Equal(1, m.Value("vasthost_gpus", ("state", "nvml")));
     }
 
     [Fact]

@@ -143,10 +143,19 @@ public sealed partial class PrometheusEndToEndTests(DockerFixture docker, ITestO
         envA["VASTHOST_ECONOMICS__ENABLED"] = "true"; // cheap power: a healthy margin
         envA["VASTHOST_ECONOMICS__PRICEPERKWH"] = "0.01";
         envA["VASTHOST_ECONOMICS__TIMEZONE"] = "UTC";
+        // Vast's rig-01 has 8 GPUs: NVML reads 4, the other 4 are bound to vfio-pci (a VM rental), so none is missing.
+        var pciA = new PciFixture(dirA);
+        for (var i = 1; i <= 8; i++)
+        {
+            var address = string.Create(CultureInfo.InvariantCulture, $"0000:{i:x2}:00.0");
+            pciA.Gpu(address, i <= 4 ? "nvidia" : "vfio-pci").Aer(address, correctable: 1, nonfatal: 0, fatal: 0);
+        }
+
         var configA = new AgentConfig
         {
             WorkDirectory = dirA,
             FakeNvmlState = nvmlA.Path,
+            SysfsRoot = pciA.Root,
             DockerEndpoint = docker.Daemon.Endpoint,
             DockerDataRoot = await TmpfsAsync(0),
             SampleInterval = "00:00:02",
@@ -173,10 +182,14 @@ public sealed partial class PrometheusEndToEndTests(DockerFixture docker, ITestO
             ["gpu.0.ecc_mode"] = "1",
             ["gpu.0.ecc_vol_uncorr"] = "0",
         });
+        // GPU 1 lost on the bus too (missing, nvml_lost); non-fatal AER errors on GPU 0 (raised with the ECC errors).
+        var pciB = new PciFixture(dirB).Gpu("0000:01:00.0", "nvidia").Gpu("0000:02:00.0", "nvidia").Gpu("0000:03:00.0", "nvidia").Gpu("0000:04:00.0", "nvidia")
+            .Aer("0000:01:00.0", correctable: 0, nonfatal: 0, fatal: 0);
         var rigB = await StartAsync(new AgentConfig
         {
             WorkDirectory = dirB,
             FakeNvmlState = nvmlB.Path,
+            SysfsRoot = pciB.Root,
             DockerEndpoint = "unix://" + Path.Combine(dirB, "no-docker.sock"),
             DockerDataRoot = await TmpfsAsync(0.96),
             SampleInterval = "00:00:02",
@@ -235,12 +248,13 @@ public sealed partial class PrometheusEndToEndTests(DockerFixture docker, ITestO
         nvmlB.Set("gpu.0.ecc_vol_uncorr", "3").InjectXid(0, 79).InjectXid(0, 94);
         // And an XID 79 only the kernel log reports, on a GPU NVML does not list (its own VastHostGpuXidCritical on rig B).
         File.AppendAllText(Path.Combine(dirB, "kmsg"), "4,9,9,-;NVRM: Xid (PCI:0000:c1:00): 79, pid=1, name=python, GPU has fallen off the bus.\n");
+        pciB.Aer("0000:01:00.0", correctable: 4, nonfatal: 1, fatal: 0);
 
         // ---- every alert fires where its fault is, and nowhere else.
         var expected = new SortedSet<string>(StringComparer.Ordinal)
         {
             $"VastHostManagementDryRunLong {a}",
-            $"VastHostGpuLost {b}", $"VastHostGpuTemperatureHigh {b}", $"VastHostGpuThermalThrottling {b}", $"VastHostGpuXidCritical {b}",
+            $"VastHostGpuLost {b}", $"VastHostGpuMissing {b}", $"VastHostGpuPcieAerErrors {b}", $"VastHostGpuTemperatureHigh {b}", $"VastHostGpuThermalThrottling {b}", $"VastHostGpuXidCritical {b}",
             $"VastHostGpuXid {b}", $"VastHostGpuEccUncorrectable {b}", $"VastHostGpuRowRemapFailed {b}", $"VastHostGpuRowRemapPending {b}",
             $"VastHostDockerDown {b}", $"VastHostDockerDiskLow {b}", $"VastHostDockerDiskCritical {b}", $"VastHostListingEndingSoon {b}",
             $"VastHostFaultGuardHolding {b}", $"VastHostFaultGuardCondition {b}", $"VastHostManagementDryRunLong {b}",

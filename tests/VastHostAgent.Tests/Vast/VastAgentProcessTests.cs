@@ -109,7 +109,7 @@ public sealed class VastAgentProcessTests : IAsyncLifetime
         _emulator.State.AddFault(new FaultSpec("*", Malformed: true, Count: 10));
         _emulator.State.AddFault(new FaultSpec("*", Timeout: true, Count: 5));
         var down = await agent.ScrapeUntilAsync(e => e.Value("vasthost_vast_up") == 0, "Vast down", TimeSpan.FromSeconds(90));
-        Assert.Equal(8, down.Value("vasthost_gpus"));
+        Assert.Equal(8, down.Value("vasthost_gpus", ("state", "nvml")));
         Assert.Equal(8, down.Named("vasthost_gpu_temperature_celsius").Count());
         Assert.Equal(1, down.Value("vasthost_collector_up", ("collector", "gpu")));
         Assert.Empty(down.Named("vasthost_vast_machine_listed"));

@@ -1,0 +1,157 @@
+using System.Globalization;
+
+namespace VastHostAgent.GpuCount;
+
+/// <summary>PCIe Advanced Error Reporting totals of one device (<c>aer_dev_*</c>); null where the kernel has no such file.</summary>
+public sealed record AerTotals(ulong? Correctable, ulong? Nonfatal, ulong? Fatal);
+
+/// <summary>
+/// One NVIDIA display or 3D controller on the PCI bus.
+/// </summary>
+/// <param name="Address">Normalised PCI address (<c>0000:01:00.0</c>, lower case).</param>
+/// <param name="Driver">The bound driver's name (<c>nvidia</c>, <c>vfio-pci</c>, <c>nouveau</c>, ...); null when no driver is bound.</param>
+/// <param name="Aer">AER error totals; null when the device has no AER files.</param>
+public sealed record PciGpu(string Address, string? Driver, AerTotals? Aer);
+
+/// <summary>The result of one scan.</summary>
+/// <param name="BusPresent">The PCI devices directory exists (false in a fixture root without one, or a container without /sys).</param>
+/// <param name="Gpus">NVIDIA GPUs on the bus, by address.</param>
+public sealed record PciScan(bool BusPresent, IReadOnlyList<PciGpu> Gpus);
+
+/// <summary>Finds the NVIDIA GPUs on the PCI bus.</summary>
+public interface IPciGpuScanner
+{
+    /// <summary>Scans the bus once. Never throws for an unreadable device (it is skipped).</summary>
+    PciScan Scan();
+}
+
+/// <summary>
+/// Reads <c>{sysfsRoot}/bus/pci/devices/*</c>: <c>vendor</c> (0x10de), <c>class</c> (display 0x0300xx or 3D 0x0302xx:
+/// NVIDIA's audio and USB functions are skipped), the <c>driver</c> link's target name, and the AER counters
+/// <c>aer_dev_correctable</c>, <c>aer_dev_nonfatal</c>, <c>aer_dev_fatal</c> (their <c>TOTAL_ERR_*</c> line).
+/// </summary>
+internal sealed class SysfsPciGpuScanner(string sysfsRoot) : IPciGpuScanner
+{
+    public const uint NvidiaVendor = 0x10de;
+
+    private readonly string _devices = Path.Combine(sysfsRoot, "bus", "pci", "devices");
+
+    public PciScan Scan()
+    {
+        string[] entries;
+        try
+        {
+            entries = Directory.GetFileSystemEntries(_devices);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return new PciScan(false, []);
+        }
+
+        var gpus = new List<PciGpu>();
+        foreach (var dir in entries)
+        {
+            if (ReadHex(Path.Combine(dir, "vendor")) != NvidiaVendor || ReadHex(Path.Combine(dir, "class")) is not { } cls || !IsGpuClass(cls))
+            {
+                continue;
+            }
+
+            var address = PciAddress.Normalise(Path.GetFileName(dir));
+            gpus.Add(new PciGpu(address, Driver(dir), Aer(dir)));
+        }
+
+        gpus.Sort((a, b) => string.CompareOrdinal(a.Address, b.Address));
+        return new PciScan(true, gpus);
+    }
+
+    /// <summary>PCI class 0x0300xx (VGA-compatible display controller) or 0x0302xx (3D controller: data-centre GPUs).</summary>
+    public static bool IsGpuClass(uint cls) => (cls >> 8) is 0x0300 or 0x0302;
+
+    private static string? Driver(string dir)
+    {
+        try
+        {
+            var target = new FileInfo(Path.Combine(dir, "driver")).LinkTarget;
+            return string.IsNullOrEmpty(target) ? null : Path.GetFileName(target.TrimEnd('/'));
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
+    private static AerTotals? Aer(string dir)
+    {
+        var correctable = AerTotal(Path.Combine(dir, "aer_dev_correctable"));
+        var nonfatal = AerTotal(Path.Combine(dir, "aer_dev_nonfatal"));
+        var fatal = AerTotal(Path.Combine(dir, "aer_dev_fatal"));
+        return correctable is null && nonfatal is null && fatal is null ? null : new AerTotals(correctable, nonfatal, fatal);
+    }
+
+    /// <summary>The <c>TOTAL_ERR_COR N</c> / <c>TOTAL_ERR_NONFATAL N</c> / <c>TOTAL_ERR_FATAL N</c> line of an AER file.</summary>
+    internal static ulong? AerTotal(string path)
+    {
+        var text = ReadText(path);
+        if (text is null)
+        {
+            return null;
+        }
+
+        foreach (var line in text.Split('\n'))
+        {
+            var parts = line.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
+            if (parts.Length == 2 && parts[0].StartsWith("TOTAL_ERR_", StringComparison.Ordinal)
+                && ulong.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out var total))
+            {
+                return total;
+            }
+        }
+
+        return null;
+    }
+
+    private static uint? ReadHex(string path)
+    {
+        var text = ReadText(path)?.Trim();
+        if (text is null)
+        {
+            return null;
+        }
+
+        var digits = text.StartsWith("0x", StringComparison.OrdinalIgnoreCase) ? text[2..] : text;
+        return uint.TryParse(digits, NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out var value) ? value : null;
+    }
+
+    private static string? ReadText(string path)
+    {
+        try
+        {
+            return File.ReadAllText(path);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+}
+
+/// <summary>PCI addresses in one spelling: NVML's <c>00000000:01:00.0</c> and sysfs's <c>0000:01:00.0</c> both become the latter, lower case.</summary>
+public static class PciAddress
+{
+    public static string Normalise(string address)
+    {
+        var a = address.Trim().ToLowerInvariant();
+        var parts = a.Split(':');
+        if (parts.Length == 2)
+        {
+            return "0000:" + a;
+        }
+
+        if (parts.Length == 3 && uint.TryParse(parts[0], NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out var domain))
+        {
+            return string.Create(CultureInfo.InvariantCulture, $"{domain:x4}:{parts[1]}:{parts[2]}");
+        }
+
+        return a;
+    }
+}
