@@ -9,6 +9,7 @@ using VastHostAgent.Kernel;
 using VastHostAgent.Maintenance;
 using VastHostAgent.Management;
 using VastHostAgent.Metrics;
+using VastHostAgent.Rentals;
 using VastHostAgent.Vast;
 
 namespace VastHostAgent.Hosting;
@@ -22,6 +23,7 @@ public static class HostingServiceCollectionExtensions
             .AddGpuTelemetry(configuration)
             .AddHostSensors(configuration)
             .AddContainers(configuration)
+            .AddRentals(configuration)
             .AddVast(configuration)
             .AddEconomics(configuration)
             .AddManagement(configuration)
