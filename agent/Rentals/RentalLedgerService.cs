@@ -19,7 +19,7 @@ namespace VastHostAgent.Rentals;
 internal sealed class RentalLedgerService : BackgroundService
 {
     /// <summary>Open runs are written again this often, so a crash loses at most this much of their energy figures.</summary>
-    public static readonly TimeSpan CheckpointInterval = TimeSpan.FromMinutes(10);
+    public static readonly TimeSpan CheckpointInterval = TimeSpan.FromMinutes(30);
 
     private static readonly TimeSpan CallTimeout = TimeSpan.FromSeconds(15);
     private static readonly TimeSpan FirstSnapshotWait = TimeSpan.FromSeconds(30);
@@ -63,7 +63,18 @@ internal sealed class RentalLedgerService : BackgroundService
         _store.Published += OnPublished;
         try
         {
-            var read = _file.Read();
+            LedgerRead read;
+            try
+            {
+                read = _file.Read();
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                // Unreadable (permissions, an I/O error): the agent keeps running; appends say whether writing works.
+                RentalsLog.Unreadable(_logger, _file.Path, ex.Message);
+                read = new LedgerRead([], 0, null);
+            }
+
             if (read.Damaged > 0)
             {
                 RentalsLog.Damaged(_logger, read.Damaged, read.FirstProblem ?? "?");

@@ -20,6 +20,9 @@ internal static partial class RentalsLog
     [LoggerMessage(3104, LogLevel.Warning, "Rental ledger: Docker's events since {Since} could not be read ({Reason}); runs that came and went while the agent was away are not recovered")]
     public static partial void ReplayFailed(ILogger logger, string since, string reason);
 
+    [LoggerMessage(3106, LogLevel.Error, "Rental ledger {Path} cannot be read ({Reason}): starting from an empty ledger (runs it holds are not continued)")]
+    public static partial void Unreadable(ILogger logger, string path, string reason);
+
     [LoggerMessage(3105, LogLevel.Information, "Rental ledger: appends work again ({Path})")]
     public static partial void WriteRecovered(ILogger logger, string path);
 }
