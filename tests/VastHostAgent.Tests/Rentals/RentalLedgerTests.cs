@@ -151,21 +151,21 @@ public sealed class RentalLedgerTests
 
     private static ContainerInfo Container(string id, string name, string state, DateTimeOffset? started, DateTimeOffset? finished = null,
         long? exit = null, bool oom = false, long restarts = 0, params string[] gpus) => new()
-    {
-        Id = id,
-        Name = name,
-        InstanceId = VastNames.InstanceId(name),
-        Image = "vastai/base:cuda-12",
-        ImageDigest = "sha256:" + new string('c', 64),
-        State = state,
-        CreatedAt = started?.AddSeconds(-1),
-        StartedAt = started,
-        FinishedAt = finished,
-        ExitCode = exit,
-        OomKilled = oom,
-        RestartCount = restarts,
-        Gpus = new ContainerGpuRequest(false, gpus, [], ["env"]),
-    };
+        {
+            Id = id,
+            Name = name,
+            InstanceId = VastNames.InstanceId(name),
+            Image = "vastai/base:cuda-12",
+            ImageDigest = "sha256:" + new string('c', 64),
+            State = state,
+            CreatedAt = started?.AddSeconds(-1),
+            StartedAt = started,
+            FinishedAt = finished,
+            ExitCode = exit,
+            OomKilled = oom,
+            RestartCount = restarts,
+            Gpus = new ContainerGpuRequest(false, gpus, [], ["env"]),
+        };
 
     private static HostSnapshot Snapshot(DateTimeOffset gpuRun, double energy0, double energy1, ulong memory, params ContainerInfo[] containers)
     {
