@@ -144,7 +144,7 @@ cleanup() {
     kill "$emulator_pid" 2>/dev/null || true
     wait "$emulator_pid" 2>/dev/null || true
     if [ -n "$dockerd_pid" ]; then
-        docker_cli rm -f C.31001 C.31002 vast-default-job >/dev/null 2>&1 || true
+        docker_cli rm -f C.31001 C.31002 C.31003 vast-default-job >/dev/null 2>&1 || true
         kill "$dockerd_pid" 2>/dev/null || true
         wait "$dockerd_pid" 2>/dev/null || true
     fi
@@ -177,6 +177,20 @@ if [ -n "$dockerd_pid" ]; then
     grep '^vasthost_gpu_assignment' "$demo_dir/metrics.txt" | sed 's/^/  /'
     echo
     "$demo_dir/bin/vast-host-agent" status --config "$demo_dir/agent.json" | sed 's/^/  /'
+
+    # A short rental: C.31003 lives 2 s on GPU 3; the ledger records it from Docker's events.
+    echo
+    echo "\$ docker run --name C.31003 -e NVIDIA_VISIBLE_DEVICES=3 tiny:latest sleep 2   (a 2-second rental)"
+    docker_cli run --name C.31003 -e NVIDIA_VISIBLE_DEVICES=3 tiny:latest sleep 2 >/dev/null
+    for _ in $(seq 1 100); do
+        "$demo_dir/bin/vast-host-agent" rentals --json --config "$demo_dir/agent.json" 2>/dev/null \
+            | grep -oE '\{[^{}]*"instanceId":31003[^{}]*\}' | grep -q '"stoppedAt"' && break
+        sleep 0.1
+    done
+    echo "\$ vast-host-agent rentals"
+    "$demo_dir/bin/vast-host-agent" rentals --config "$demo_dir/agent.json" | sed 's/^/  /'
+    "$demo_dir/bin/vast-host-agent" rentals --json --config "$demo_dir/agent.json" | grep -q '"instanceId":31003' \
+        || die "the rental ledger did not record C.31003"
 fi
 for _ in $(seq 1 100); do
     curl -fsS "$url/metrics" -o "$demo_dir/metrics.txt" 2>/dev/null && grep -q '^vasthost_vast_up 1' "$demo_dir/metrics.txt" && break

@@ -25,6 +25,7 @@ public static class AgentCommandLine
           vast-host-agent maint schedule --at 2026-12-01T02:00Z --duration 2h --category gpu
           vast-host-agent maint list                       windows, their state and why; the fault guard (controller: every machine)
           vast-host-agent maint cancel cli-20261201T0200Z  cancel (and cancel_maint on Vast if scheduled there)
+          vast-host-agent rentals --since 7d               the rental ledger: every Vast instance run of the last week
           vast-host-agent doctor                           check configuration, NVML, Docker and sensors
           VASTHOST_METRICS__LISTENADDRESS=0.0.0.0:9470 vast-host-agent run
           systemctl reload vast-host-agent                 re-read the configuration (SIGHUP); an invalid one changes nothing
@@ -126,6 +127,13 @@ public static class AgentCommandLine
         cancel.SetAction((parse, _) => MaintCommand.CancelAsync(parse.GetValue(configOption), parse.GetValue(idArgument)!, Console.Out, parse.GetValue(machineOption)));
         maint.Subcommands.Add(cancel);
         root.Subcommands.Add(maint);
+
+        var sinceOption = new Option<string?>("--since") { Description = "Runs running at or after this: a date or time (UTC without an offset) or an age (90m, 24h, 7d)", HelpName = "DATE" };
+        var rentals = new Command("rentals", "The rental ledger: one row per Vast instance run (reads the state directory; the daemon need not run)");
+        rentals.Options.Add(sinceOption);
+        rentals.Options.Add(jsonOption);
+        rentals.SetAction((parse, _) => RentalsCommand.RunAsync(parse.GetValue(configOption), parse.GetValue(sinceOption), parse.GetValue(jsonOption), Console.Out));
+        root.Subcommands.Add(rentals);
 
         var doctor = new Command("doctor", "Check configuration, NVML, Docker, sensors and the metrics port; exit 1 when a check fails");
         doctor.SetAction((parse, ct) => DoctorCommand.RunAsync(parse.GetValue(configOption), Console.Out, ct));

@@ -27,6 +27,9 @@ public sealed record ContainerInfo
 
     public string Image { get; init; } = "";
 
+    /// <summary>The image the container runs, content-addressed (<c>sha256:…</c>): its manifest digest when Docker reports one, else the image id.</summary>
+    public string? ImageDigest { get; init; }
+
     /// <summary>Docker state: created, running, paused, restarting, removing, exited, dead.</summary>
     public required string State { get; init; }
 

@@ -353,6 +353,7 @@ internal sealed class DockerInventoryService : BackgroundService, IContainerInve
             Name = name,
             InstanceId = VastNames.InstanceId(name),
             Image = inspect.Config?.Image ?? inspect.Image ?? "",
+            ImageDigest = inspect.ImageManifestDescriptor?.Digest is { Length: > 0 } digest ? digest : inspect.Image is { Length: > 0 } image ? image : null,
             State = status,
             CreatedAt = inspect.Created == default ? null : new DateTimeOffset(DateTime.SpecifyKind(inspect.Created, DateTimeKind.Utc)),
             StartedAt = ParseDockerTime(state?.StartedAt),

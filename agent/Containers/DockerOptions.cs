@@ -23,6 +23,17 @@ public sealed class DockerOptions
     /// <summary>Docker labels copied onto <c>vasthost_container_info</c> as <c>label_&lt;name&gt;</c> (bounded: only these).</summary>
     public List<string> ExportLabels { get; set; } = [];
 
+    /// <summary>Keep the rental ledger: one record per Vast instance run in <c>{agent.stateDirectory}/rentals.jsonl</c>.</summary>
+    public bool Ledger { get; set; } = true;
+
+    /// <summary>The ledger file is rotated when an append would take it past this size (bytes).</summary>
+    [Range(65536L, 1073741824L, ErrorMessage = "must be between 65536 (64 KiB) and 1073741824 (1 GiB)")]
+    public long LedgerMaxBytes { get; set; } = 16L * 1024 * 1024;
+
+    /// <summary>Ledger files kept: <c>rentals.jsonl</c> and the rotated <c>rentals.jsonl.1</c> … (the oldest is deleted).</summary>
+    [Range(2, 100, ErrorMessage = "must be between 2 and 100")]
+    public int LedgerFiles { get; set; } = 5;
+
     /// <summary>The endpoint to use: the option, else DOCKER_HOST, else the standard socket.</summary>
     public Uri ResolveEndpoint()
     {

@@ -10,6 +10,7 @@ using VastHostAgent.Kernel;
 using VastHostAgent.Maintenance;
 using VastHostAgent.Management;
 using VastHostAgent.Metrics;
+using VastHostAgent.Rentals;
 using VastHostAgent.Vast;
 
 namespace VastHostAgent.Hosting;
@@ -23,6 +24,7 @@ public static class HostingServiceCollectionExtensions
             .AddGpuTelemetry(configuration)
             .AddHostSensors(configuration)
             .AddContainers(configuration)
+            .AddRentals(configuration)
             .AddVast(configuration)
             .AddEconomics(configuration)
             .AddGpuCount()
