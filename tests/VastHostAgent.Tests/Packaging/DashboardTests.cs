@@ -75,4 +75,21 @@ public sealed class DashboardTests(ITestOutputHelper output)
         Assert.Contains("/var/lib/grafana/dashboards/vast-host-agent", provider, StringComparison.Ordinal);
         Assert.True(File.Exists(Path.Combine(Packaging, "grafana", "provisioning", "datasources", "prometheus.example.yml")));
     }
+
+    [Fact]
+    public async Task No_two_panels_overlap_and_panel_ids_are_unique()
+    {
+        // Grafana pushes overlapping panels about on load and links panels by id: sections added in parallel collide here.
+        foreach (var file in Directory.GetFiles(Path.Combine(Packaging, "grafana", "dashboards"), "*.json"))
+        {
+            var panels = JsonNode.Parse(await File.ReadAllTextAsync(file))!["panels"]!.AsArray()
+                .Select(p => (Id: (int)p!["id"]!, Title: (string?)p["title"], X: (int)p["gridPos"]!["x"]!, Y: (int)p["gridPos"]!["y"]!, W: (int)p["gridPos"]!["w"]!, H: (int)p["gridPos"]!["h"]!))
+                .ToList();
+            var name = Path.GetFileName(file);
+            Assert.True(panels.Select(p => p.Id).Distinct().Count() == panels.Count, $"{name}: duplicate panel ids");
+            var overlaps = panels.SelectMany((a, i) => panels.Skip(i + 1).Where(b => a.X < b.X + b.W && b.X < a.X + a.W && a.Y < b.Y + b.H && b.Y < a.Y + a.H).Select(b => $"{a.Title} / {b.Title}")).ToList();
+            Assert.True(overlaps.Count == 0, $"{name}: overlapping panels: {string.Join("; ", overlaps)}");
+            Assert.All(panels, p => Assert.True(p.X >= 0 && p.X + p.W <= 24, $"{name}: {p.Title} is outside the 24-column grid"));
+        }
+    }
 }
