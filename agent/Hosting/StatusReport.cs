@@ -143,7 +143,8 @@ public sealed record StatusReport(
             snapshot.Docker?.Up, problems.Any() ? string.Join("; ", problems) : null, gpus, containers)
         {
             Economics = snapshot.Economics,
-            GpuCount = count is null ? null : new GpuCountStatus(count.Expected, count.ExpectedSource, count.Nvml,
+            // NVML's count from the snapshot's own GPU sample, as vasthost_gpus{state="nvml"} has it (the PCI scan may have used the one before).
+            GpuCount = count is null ? null : new GpuCountStatus(count.Expected, count.ExpectedSource, snapshot.Gpu is { NvmlUp: true } g ? g.Gpus.Count(r => r.Up) : 0,
                 count.PciScanned ? count.Passthrough : null, count.PciScanned ? count.Missing : null),
         };
     }
