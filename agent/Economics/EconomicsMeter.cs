@@ -20,12 +20,18 @@ public sealed class EconomicsMeter(EconomicsOptions options, double hostShare)
     private const double MaxGpuWatts = 5000;
 
     private readonly TariffSchedule _tariff = options.Tariff();
+    private readonly string _currency = options.Currency.ToUpperInvariant();
     private readonly Dictionary<string, GpuEnergy> _energy = new(StringComparer.Ordinal);
     private DateTimeOffset? _last;
     private DateTimeOffset _started;
     private double _costTotal;
     private double _costToday;
     private DateTimeOffset _todayStart;
+
+    // Worked out once per local day, and once per change of the GPUs' limits: not on every sample.
+    private double _dayAverage;
+    private RigPowerCost? _load;
+    private (double Watts, string Source, int Gpus) _loadKey;
 
     public TariffSchedule Tariff => _tariff;
 
@@ -49,6 +55,7 @@ public sealed class EconomicsMeter(EconomicsOptions options, double hostShare)
         {
             _todayStart = dayStart;
             _costToday = 0;
+            _dayAverage = _tariff.AverageDollarsPerKwhOnDayOf(now);
         }
 
         _last = now;
@@ -83,7 +90,7 @@ public sealed class EconomicsMeter(EconomicsOptions options, double hostShare)
 
         double? machineWatts = gpuWatts is { } g ? (g * pue) + options.OverheadWatts : null;
         double? costPerHour = machineWatts / 1000 * price;
-        double? costPerDay = machineWatts / 1000 * 24 * _tariff.AverageDollarsPerKwhOnDayOf(now);
+        double? costPerDay = machineWatts / 1000 * 24 * _dayAverage;
         var n = readings.Count;
         double? breakEven = costPerHour is { } ch && n > 0 ? ch / n : null;
         var load = LoadCost(readings, now);
@@ -102,7 +109,7 @@ public sealed class EconomicsMeter(EconomicsOptions options, double hostShare)
             At = now,
             DollarsPerKwh = price,
             PricePerKwh = price / options.DollarsPerUnit,
-            Currency = options.Currency.ToUpperInvariant(),
+            Currency = _currency,
             TimeZone = _tariff.Zone.Id,
             TimeOfUse = _tariff.TimeOfUse,
             Gpus = gpus,
@@ -154,6 +161,11 @@ public sealed class EconomicsMeter(EconomicsOptions options, double hostShare)
             return null;
         }
 
+        if (_load is not null && _loadKey == (w, source!, readings.Count))
+        {
+            return _load; // the same limits: the same figure and explanation
+        }
+
         var pue = options.PowerUsageEffectiveness;
         var share = options.OverheadWatts / readings.Count;
         var total = (w * pue) + share;
@@ -161,7 +173,9 @@ public sealed class EconomicsMeter(EconomicsOptions options, double hostShare)
         var cost = total / 1000 * peak;
         var text = string.Create(CultureInfo.InvariantCulture,
             $"{w:0} W {source}{(pue != 1 ? $" × PUE {pue:0.00}" : "")}{(share > 0 ? $" + {options.OverheadWatts:0} W overhead / {readings.Count}" : "")} = {total:0} W at {peak:0.####} $/kWh{(_tariff.TimeOfUse ? " (the schedule's peak)" : "")} = {cost:0.####} $/GPU-h");
-        return new RigPowerCost(cost, text, now);
+        _loadKey = (w, source!, readings.Count);
+        _load = new RigPowerCost(cost, text, now);
+        return _load;
     }
 
     /// <summary>The mean of the complete UTC days of the week Vast reported, and today's so far.</summary>

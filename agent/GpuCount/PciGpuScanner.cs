@@ -36,6 +36,10 @@ internal sealed class SysfsPciGpuScanner(string sysfsRoot) : IPciGpuScanner
 
     private readonly string _devices = Path.Combine(sysfsRoot, "bus", "pci", "devices");
 
+    // Vendor and class of an address never change while the device is on the bus: read once per appearance
+    // (a device that leaves and comes back is read again). One caller: the pci source.
+    private Dictionary<string, bool> _isNvidiaGpu = new(StringComparer.Ordinal);
+
     public PciScan Scan()
     {
         string[] entries;
@@ -49,9 +53,16 @@ internal sealed class SysfsPciGpuScanner(string sysfsRoot) : IPciGpuScanner
         }
 
         var gpus = new List<PciGpu>();
+        var known = new Dictionary<string, bool>(entries.Length, StringComparer.Ordinal);
         foreach (var dir in entries)
         {
-            if (ReadHex(Path.Combine(dir, "vendor")) != NvidiaVendor || ReadHex(Path.Combine(dir, "class")) is not { } cls || !IsGpuClass(cls))
+            if (!_isNvidiaGpu.TryGetValue(dir, out var isGpu))
+            {
+                isGpu = ReadHex(Path.Combine(dir, "vendor")) == NvidiaVendor && ReadHex(Path.Combine(dir, "class")) is { } cls && IsGpuClass(cls);
+            }
+
+            known[dir] = isGpu;
+            if (!isGpu)
             {
                 continue;
             }
@@ -60,6 +71,7 @@ internal sealed class SysfsPciGpuScanner(string sysfsRoot) : IPciGpuScanner
             gpus.Add(new PciGpu(address, Driver(dir), Aer(dir)));
         }
 
+        _isNvidiaGpu = known;
         gpus.Sort((a, b) => string.CompareOrdinal(a.Address, b.Address));
         return new PciScan(true, gpus);
     }

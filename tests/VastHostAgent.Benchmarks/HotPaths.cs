@@ -49,6 +49,37 @@ internal static class Rig
     public static SnapshotExporter Exporter() =>
         new(new MetricsRegistry(), null, Options.Create(new MetricsOptions()), Options.Create(new DockerOptions { Enabled = true }), Options.Create(new VastOptions()), Options.Create(new AgentOptions()), TimeProvider.System);
 
+    /// <summary>A sysfs tree with <paramref name="gpus"/> NVIDIA GPUs (each with its audio function and AER files; every other one on vfio-pci), a NIC and a USB controller.</summary>
+    public static string PciTree(int gpus)
+    {
+        var root = Directory.CreateTempSubdirectory("vha-bench-pci-").FullName;
+        var devices = Path.Combine(root, "bus", "pci", "devices");
+        void Device(string address, uint vendor, uint cls, string driver)
+        {
+            var dir = Path.Combine(devices, address);
+            Directory.CreateDirectory(dir);
+            File.WriteAllText(Path.Combine(dir, "vendor"), string.Create(CultureInfo.InvariantCulture, $"0x{vendor:x4}\n"));
+            File.WriteAllText(Path.Combine(dir, "class"), string.Create(CultureInfo.InvariantCulture, $"0x{cls:x6}\n"));
+            Directory.CreateDirectory(Path.Combine(root, "bus", "pci", "drivers", driver));
+            File.CreateSymbolicLink(Path.Combine(dir, "driver"), $"../../../bus/pci/drivers/{driver}");
+        }
+
+        for (var i = 1; i <= gpus; i++)
+        {
+            var address = string.Create(CultureInfo.InvariantCulture, $"0000:{i:x2}:00.0");
+            Device(address, 0x10de, 0x030000, i % 2 == 0 ? "vfio-pci" : "nvidia");
+            Device(address[..^1] + "1", 0x10de, 0x040300, "snd_hda_intel");
+            foreach (var (file, total) in new[] { ("aer_dev_correctable", "TOTAL_ERR_COR"), ("aer_dev_nonfatal", "TOTAL_ERR_NONFATAL"), ("aer_dev_fatal", "TOTAL_ERR_FATAL") })
+            {
+                File.WriteAllText(Path.Combine(devices, address, file), $"RxErr 0\nBadTLP 0\n{total} 0\n");
+            }
+        }
+
+        Device("0000:00:1f.6", 0x8086, 0x020000, "e1000e");
+        Device("0000:00:14.0", 0x8086, 0x0c0330, "xhci_hcd");
+        return root;
+    }
+
     /// <summary>A /proc and cgroup v2 tree (systemd driver) for <paramref name="count"/> containers.</summary>
     public static (string ProcRoot, string CgroupRoot, List<(string Id, int Pid)> Containers) CgroupTree(int count)
     {
@@ -293,6 +324,10 @@ public static class Figures
             var at = DateTimeOffset.UtcNow;
             Print("economics_step_8_gpus", MedianMicroseconds(() => meter.Step(gpuSample, null, at = at.AddSeconds(5)), 2000));
         }
+
+        // The PCI scan (GPU-count truth) of every sample: 8 GPUs with their audio functions, a NIC and a USB controller.
+        var pciScanner = new VastHostAgent.GpuCount.SysfsPciGpuScanner(Rig.PciTree(8));
+        Print("pci_scan_18_entries_8_gpus", MedianMicroseconds(() => pciScanner.Scan(), 500), $"{pciScanner.Scan().Gpus.Count} GPUs");
 
         var pricing = new PricingOptions { Strategy = PricingStrategy.Market, Floor = 0.05, Ceiling = 10 };
         var offers = Rig.Market(10_000, 48_000, 4242);

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using VastHostAgent.Gpu;
 using VastHostAgent.GpuCount;
@@ -7,7 +6,7 @@ using VastHostAgent.Tests.Support;
 namespace VastHostAgent.Tests.Host;
 
 /// <summary>The PCI scan and the GPU-count truth against sysfs fixture trees: all on nvidia, two on vfio-pci, one gone, one on no driver.</summary>
-public sealed class GpuCountTests(ITestOutputHelper output)
+public sealed class GpuCountTests
 {
     private static readonly string[] Four = ["0000:01:00.0", "0000:02:00.0", "0000:03:00.0", "0000:04:00.0"];
 
@@ -150,32 +149,27 @@ public sealed class GpuCountTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void A_scan_of_a_sixteen_device_tree_takes_well_under_a_millisecond_per_device()
+    public void A_device_that_leaves_the_bus_and_comes_back_as_something_else_is_read_again()
     {
-        // 8 GPUs with their audio functions (16 NVIDIA functions) plus a NIC and a USB controller: 18 entries.
-        var fixture = new PciFixture(TestEnvironment.NewTempDirectory("pci-16"));
+        // Vendor and class are read once per appearance of an address (scans repeat every sample interval).
+        var fixture = new PciFixture(TestEnvironment.NewTempDirectory("pci-again"));
         for (var i = 1; i <= 8; i++)
         {
-            fixture.Gpu(string.Create(CultureInfo.InvariantCulture, $"0000:{i:x2}:00.0"), i % 2 == 0 ? "vfio-pci" : "nvidia").Aer(string.Create(CultureInfo.InvariantCulture, $"0000:{i:x2}:00.0"), 1, 0, 0);
+            fixture.Gpu(string.Create(CultureInfo.InvariantCulture, $"0000:{i:x2}:00.0"), i % 2 == 0 ? "vfio-pci" : "nvidia");
         }
 
-        fixture.Device("0000:00:1f.6", "e1000e", vendor: 0x8086, cls: 0x020000).Device("0000:00:14.0", "xhci_hcd", vendor: 0x8086, cls: 0x0c0330);
+        fixture.Device("0000:00:1f.6", "e1000e", vendor: 0x8086, cls: 0x020000);
         var scanner = new SysfsPciGpuScanner(fixture.Root);
-        for (var i = 0; i < 20; i++)
-        {
-            Assert.Equal(8, scanner.Scan().Gpus.Count);
-        }
+        Assert.Equal(8, scanner.Scan().Gpus.Count);
+        Assert.Equal(4, scanner.Scan().Gpus.Count(g => g.Driver == "vfio-pci"));
 
-        var times = new double[200];
-        for (var i = 0; i < times.Length; i++)
-        {
-            var start = Stopwatch.GetTimestamp();
-            scanner.Scan();
-            times[i] = Stopwatch.GetElapsedTime(start).TotalMicroseconds;
-        }
-
-        Array.Sort(times);
-        output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"pci_scan_18_entries_8_gpus: median {times[100]:0} µs, p95 {times[190]:0} µs"));
-        Assert.True(times[100] < 18_000, $"median {times[100]} µs");
+        fixture.Remove("0000:08:00.0");
+        Assert.Equal(7, scanner.Scan().Gpus.Count);
+        fixture.Device("0000:08:00.0", "e1000e", vendor: 0x8086, cls: 0x020000);
+        Assert.Equal(7, scanner.Scan().Gpus.Count);
+        fixture.Remove("0000:00:1f.6");
+        Assert.Equal(7, scanner.Scan().Gpus.Count); // a scan sees the address gone (a PCI swap takes far longer than a sample interval)
+        fixture.Gpu("0000:00:1f.6", "nvidia");
+        Assert.Contains(scanner.Scan().Gpus, g => g.Address == "0000:00:1f.6");
     }
 }
