@@ -5,7 +5,11 @@ using System.Text.Json.Nodes;
 namespace VastEmulator;
 
 /// <summary>An authenticated (or, for bundles, anonymous) API call that passed faults and rate limits.</summary>
-internal sealed record ApiRequest(int? CallerId, int? MachineId, string? UserSegment, IReadOnlyDictionary<string, string> Query, JsonNode? Body);
+internal sealed record ApiRequest(int? CallerId, int? MachineId, string? UserSegment, IReadOnlyDictionary<string, string> Query, JsonNode? Body)
+{
+    /// <summary>The key the caller authenticated with (the user object echoes it as <c>api_key</c>).</summary>
+    public string? Key { get; init; }
+}
 
 /// <summary>Status and JSON body of an answer; Applied = the call changed state.</summary>
 internal sealed record ApiResult(int Status, JsonNode? Body, bool Applied = false);
@@ -30,6 +34,11 @@ public sealed partial class EmulatorState
         {
             var now = Now;
             RefreshLocked(now);
+            if (endpoint == Endpoints.GpuNames)
+            {
+                return new ApiResult(200, GpuNamesLocked()); // public: with or without a key
+            }
+
             if (request.CallerId is not { } caller)
             {
                 return endpoint == Endpoints.Bundles ? BundlesLocked(request, now) : new ApiResult(403, LoginRequired());
@@ -58,7 +67,7 @@ public sealed partial class EmulatorState
                 Endpoints.Cleanup => CleanupLocked(caller, id, now),
                 Endpoints.ForceDelete => ForceDeleteLocked(caller, id),
                 Endpoints.Earnings => EarningsLocked(caller, request.Query, now),
-                Endpoints.CurrentUser => new ApiResult(200, RenderUser(_accounts.First(a => a.UserId == caller))),
+                Endpoints.CurrentUser => new ApiResult(200, RenderUser(_accounts.First(a => a.UserId == caller), request.Key)),
                 Endpoints.Bundles => BundlesLocked(request, now),
                 Endpoints.GpuMetrics => GpuMetricsLocked(caller, request.Query, now),
                 Endpoints.PendingPriceIncreases => PendingLocked(caller),

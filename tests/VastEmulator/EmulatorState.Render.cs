@@ -166,9 +166,18 @@ public sealed partial class EmulatorState
         ["created_at"] = p.CreatedAt,
     };
 
-    private static JsonObject RenderUser(Account a) => new()
+    /// <summary>Every GPU name in the market and among the machines, sorted (GET /gpu_names/unique/).</summary>
+    private JsonObject GpuNamesLocked() => new()
+    {
+        ["gpu_names"] = new JsonArray([.. _market.Select(m => m.Hw.Gpu.Name).Concat(_machines.Values.Select(m => m.Hw.Gpu.Name))
+            .Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).Select(n => (JsonNode)JsonValue.Create(n))]),
+    };
+
+    /// <summary>The user object; <c>api_key</c> is the key of the request (the CLI pops it before printing, and fails without it).</summary>
+    private static JsonObject RenderUser(Account a, string? key) => new()
     {
         ["id"] = a.UserId,
+        ["api_key"] = key,
         ["key_id"] = a.KeyId,
         ["user"] = a.Username,
         ["username"] = a.Username,

@@ -22,6 +22,7 @@ public static class Endpoints
     public const string GpuMetrics = "gpu_metrics";
     public const string PendingPriceIncreases = "pending_price_increases";
     public const string Invoices = "invoices";
+    public const string GpuNames = "gpu_names";
 
     /// <summary>Published x-rate-limit thresholds; endpoints absent here use <see cref="EmulatorOptions.DefaultThresholdSeconds"/>.</summary>
     public static readonly IReadOnlyDictionary<string, double> PublishedThresholds = new Dictionary<string, double>(StringComparer.Ordinal)
@@ -46,7 +47,7 @@ public static class Endpoints
     public static IReadOnlyList<string> Names { get; } =
     [
         ShowMachines, ShowMachine, CreateAsks, Unlist, MinBid, CreateBids, RemoveDefjob, Dnotify, CancelMaint,
-        Maintenances, Reports, Cleanup, ForceDelete, Earnings, CurrentUser, Bundles, GpuMetrics, PendingPriceIncreases, Invoices,
+        Maintenances, Reports, Cleanup, ForceDelete, Earnings, CurrentUser, Bundles, GpuMetrics, PendingPriceIncreases, Invoices, GpuNames,
     ];
 
     public static bool IsMutation(string? endpoint) => endpoint is not null && MutationNames.Contains(endpoint);

@@ -279,6 +279,14 @@ internal sealed class OfferQuery
 
     private static bool AreEqual(string field, JsonNode? column, JsonNode? operand)
     {
+        // Offers carry "City, CC" or "Country, CC" (or just "CC"); a search names the country code.
+        if (field == "geolocation" && Js.String(column) is { } place && Js.String(operand) is { Length: > 0 } code && !code.Contains(',', StringComparison.Ordinal))
+        {
+            var comma = place.LastIndexOf(',');
+            var country = (comma < 0 ? place : place[(comma + 1)..]).Trim();
+            return string.Equals(country, code.Trim(), StringComparison.OrdinalIgnoreCase);
+        }
+
         var columnKind = Js.Kind(column);
         var operandKind = Js.Kind(operand);
         if (columnKind == JsonValueKind.Null || operandKind == JsonValueKind.Null

@@ -6,7 +6,7 @@ namespace VastEmulator;
 internal sealed record RouteMatch(string Endpoint, IReadOnlyList<string> Methods, int? MachineId = null, string? UserSegment = null)
 {
     /// <summary>Offer search works without a key (a bad key is still refused).</summary>
-    public bool AllowsAnonymous => Endpoint == Endpoints.Bundles;
+    public bool AllowsAnonymous => Endpoint is Endpoints.Bundles or Endpoints.GpuNames;
 
     /// <summary>Documented 404 {"success":false,"error":"auth_error","msg":"Invalid user key"} instead of 401 (vast-api.md §1.2).</summary>
     public bool BadKeyIsNotFound => Endpoint is Endpoints.Bundles or Endpoints.Invoices;
@@ -62,6 +62,7 @@ internal static class Router
             ["bundles"] => new RouteMatch(Endpoints.Bundles, ["GET", "POST"]),
             ["search", "asks"] => new RouteMatch(Endpoints.Bundles, ["GET", "PUT"]),
             ["metrics", "gpu", "current"] => new RouteMatch(Endpoints.GpuMetrics, Get),
+            ["gpu_names", "unique"] => new RouteMatch(Endpoints.GpuNames, Get),
             ["instances", "pending-price-increases"] => new RouteMatch(Endpoints.PendingPriceIncreases, Get),
             _ => null,
         };

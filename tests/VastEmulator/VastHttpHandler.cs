@@ -102,7 +102,7 @@ internal sealed class VastHttpHandler(EmulatorState state, EmulatorOptions optio
             return;
         }
 
-        var result = state.Execute(route.Endpoint, new ApiRequest(auth?.UserId, route.MachineId, route.UserSegment, query, body));
+        var result = state.Execute(route.Endpoint, new ApiRequest(auth?.UserId, route.MachineId, route.UserSegment, query, body) { Key = auth is null ? null : key });
         await FinishAsync(context, log with { Applied = result.Applied }, result.Status, result.Body).ConfigureAwait(false);
     }
 
@@ -225,6 +225,11 @@ internal sealed class VastHttpHandler(EmulatorState state, EmulatorOptions optio
     private static string? ReadKey(HttpRequest request)
     {
         var header = request.Headers.Authorization.ToString().Trim();
+        if (header.Equals("Bearer", StringComparison.OrdinalIgnoreCase))
+        {
+            header = ""; // "Authorization: Bearer " with nothing after it: no key, as the real API answers it
+        }
+
         if (header.Length > 0)
         {
             var value = header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) ? header[7..].Trim() : header;

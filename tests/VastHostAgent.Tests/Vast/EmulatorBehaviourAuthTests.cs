@@ -44,7 +44,7 @@ public sealed class EmulatorBehaviourAuthTests : EmulatorBehaviourTestBase
     }
 
     [Fact]
-    public async Task The_api_key_is_never_echoed_in_responses_or_in_the_request_log()
+    public async Task The_api_key_is_echoed_only_as_the_user_objects_api_key_and_never_in_the_request_log()
     {
         var lines = new List<string>();
         Settings.Log = line =>
@@ -63,10 +63,12 @@ public sealed class EmulatorBehaviourAuthTests : EmulatorBehaviourTestBase
         };
         var log = await GetAsync("/_emulator/requests", key: null);
 
-        Assert.All(replies, r => Assert.DoesNotContain(Key, r.Raw, StringComparison.Ordinal));
+        // The real API returns the caller's key in the user object (the CLI pops it before printing, and fails
+        // without it); no other answer carries it.
+        Assert.Equal(Key, replies[0].Obj["api_key"]!.GetValue<string>());
+        Assert.All(replies.Skip(1), r => Assert.DoesNotContain(Key, r.Raw, StringComparison.Ordinal));
         Assert.DoesNotContain(Key, log.Raw, StringComparison.Ordinal);
         Assert.DoesNotContain("api_key", log.Raw, StringComparison.Ordinal);
-        Assert.Null(replies[0].Obj["api_key"]);
         Assert.Equal("owner=me&extra=1", State.Requests[1].Query);
         Assert.Equal(4, lines.Count);
         Assert.All(lines, l => Assert.DoesNotContain(Key, l, StringComparison.Ordinal));
@@ -112,5 +114,34 @@ public sealed class EmulatorBehaviourAuthTests : EmulatorBehaviourTestBase
 
         var someoneElse = await GetAsync($"/api/v0/users/{State.OtherUserId}/machine-earnings?owner=me");
         Assert.Equal(HttpStatusCode.Forbidden, someoneElse.Status);
+    }
+
+    [Fact]
+    public async Task An_empty_bearer_header_answers_like_no_key()
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(Emulator.BaseUrl, "/api/v0/machines?owner=me"));
+        request.Headers.TryAddWithoutValidation("Authorization", "Bearer ");
+        using var response = await Http.SendAsync(request);
+        var none = await GetAsync("/api/v0/machines?owner=me", key: null);
+
+        Assert.Equal(HttpStatusCode.Forbidden, response.StatusCode);
+        Assert.Equal(none.Raw, await response.Content.ReadAsStringAsync());
+        Assert.Equal(HttpStatusCode.Forbidden, none.Status);
+    }
+
+    [Fact]
+    public async Task The_public_gpu_names_list_needs_no_key_and_names_every_model_in_the_market()
+    {
+        var anonymous = await GetAsync("/api/v0/gpu_names/unique/", key: null);
+        var withKey = await GetAsync("/api/v0/gpu_names/unique");
+        var offers = (await PostAsync("/api/v0/bundles/", "{\"limit\": 10000, \"rentable\": {\"eq\": \"any\"}, \"rented\": {\"eq\": \"any\"}, \"verified\": {\"eq\": \"any\"}}")).Obj["offers"]!.AsArray();
+
+        Assert.Equal(HttpStatusCode.OK, anonymous.Status);
+        Assert.Equal(anonymous.Raw, withKey.Raw);
+        var names = anonymous.Obj["gpu_names"]!.AsArray().Select(n => n!.GetValue<string>()).ToList();
+        Assert.Equal(names.Order(StringComparer.Ordinal), names);
+        Assert.Equal(names.Count, names.Distinct().Count());
+        Assert.Subset(names.ToHashSet(), offers.Select(o => o!["gpu_name"]!.GetValue<string>()).ToHashSet());
+        Assert.Contains("RTX 4090", names);
     }
 }

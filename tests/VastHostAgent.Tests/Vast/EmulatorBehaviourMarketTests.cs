@@ -137,4 +137,22 @@ public sealed class EmulatorBehaviourMarketTests : EmulatorBehaviourTestBase
 
     private static double Median(List<double> sorted) =>
         sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[sorted.Count / 2 - 1] + sorted[sorted.Count / 2]) / 2;
+
+    [Fact]
+    public async Task Geolocation_searches_take_country_codes()
+    {
+        const string Any = "\"rentable\": {\"eq\": \"any\"}, \"rented\": {\"eq\": \"any\"}, \"verified\": {\"eq\": \"any\"}, \"limit\": 10000";
+        static string Country(JsonNode? offer) => offer!["geolocation"]!.GetValue<string>().Split(',')[^1].Trim();
+        var all = (await PostAsync("/api/v0/bundles/", "{" + Any + "}")).Obj["offers"]!.AsArray();
+        var usDe = (await PostAsync("/api/v0/bundles/", "{\"geolocation\": {\"in\": [\"US\", \"de\"]}, " + Any + "}")).Obj["offers"]!.AsArray();
+        var us = (await PostAsync("/api/v0/bundles/", "{\"geolocation\": {\"eq\": \"US\"}, " + Any + "}")).Obj["offers"]!.AsArray();
+        var notUs = (await PostAsync("/api/v0/bundles/", "{\"geolocation\": {\"notin\": [\"US\"]}, " + Any + "}")).Obj["offers"]!.AsArray();
+
+        Assert.Equal(all.Count(o => Country(o) is "US" or "DE"), usDe.Count);
+        Assert.NotEmpty(usDe);
+        Assert.All(usDe, o => Assert.Contains(Country(o), new[] { "US", "DE" }));
+        Assert.Equal(all.Count(o => Country(o) == "US"), us.Count);
+        Assert.NotEmpty(us);
+        Assert.Equal(all.Count - us.Count, notUs.Count);
+    }
 }
