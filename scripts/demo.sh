@@ -97,7 +97,13 @@ dotnet build tests/VastEmulator/VastEmulator.csproj -c Release -nologo -v quiet 
 # The Vast API emulator (tests/VastEmulator) stands in for console.vast.ai: a demo account whose machine
 # "rig-01" is listed with two rentals, in a market of 2000 offers. The agent reads it with a demo key.
 emulator_port="$((port + 1000))"
-"$demo_dir/emulator/VastEmulator" --port "$emulator_port" --seed-rentals >"$demo_dir/emulator.log" 2>&1 &
+# With simulated GPUs the emulator's machine has as many (at least 3, for its two seeded contracts), so the
+# GPU-count truth in status agrees with Vast; on a real rig Vast's count may differ, and status says so.
+emulator_gpus=8
+if [ "$simulated" -eq 1 ] && [ "$gpus" -ge 3 ] && [ "$gpus" -le 16 ]; then
+    emulator_gpus="$gpus"
+fi
+"$demo_dir/emulator/VastEmulator" --port "$emulator_port" --num-gpus "$emulator_gpus" --seed-rentals >"$demo_dir/emulator.log" 2>&1 &
 emulator_pid=$!
 api_key="vastemu-demo-key-0123456789abcdef0123456789abcdef"
 (umask 077 && printf '%s\n' "$api_key" >"$demo_dir/vast-api-key")
