@@ -109,7 +109,7 @@ internal static partial class RentalsCommand
                 exit,
             };
         }).ToList();
-        Table(sb, ["INSTANCE", "IMAGE", "GPUS", "START", "END", "DURATION", "GPU-H", "KWH", "EXIT"], rows);
+        StatusCommand.Table(sb, ["INSTANCE", "IMAGE", "GPUS", "START", "END", "DURATION", "GPU-H", "KWH", "EXIT"], rows);
         var ended = runs.Where(r => !r.Running).ToList();
         sb.Append(inv, $"{runs.Count} run(s), {runs.Count - ended.Count} running; {rows.Sum(r => double.Parse(r[6], inv)):0.00} GPU-h, {runs.Sum(r => r.EnergyJoules) / 3.6e6:0.000} kWh measured ({path})\n");
         if (ended.Any(r => r.StopEstimated))
@@ -127,22 +127,6 @@ internal static partial class RentalsCommand
 
     private static string Duration(TimeSpan t) =>
         t.TotalDays >= 1 ? $"{(int)t.TotalDays}d{t.Hours}h" : t.TotalHours >= 1 ? $"{(int)t.TotalHours}h{t.Minutes:D2}m" : $"{t.Minutes}m{t.Seconds:D2}s";
-
-    private static void Table(StringBuilder sb, string[] header, List<string[]> rows)
-    {
-        var all = new List<string[]> { header };
-        all.AddRange(rows);
-        if (all.Count == 1)
-        {
-            all.Add([.. header.Select((_, i) => i == 0 ? "(none)" : "")]);
-        }
-
-        var widths = Enumerable.Range(0, header.Length).Select(i => all.Max(r => r[i].Length)).ToArray();
-        foreach (var row in all)
-        {
-            sb.Append(string.Join("  ", row.Select((cell, i) => i == row.Length - 1 ? cell : cell.PadRight(widths[i]))).TrimEnd()).Append('\n');
-        }
-    }
 
     [GeneratedRegex(@"^(\d{1,6})([mhd])$")]
     private static partial Regex Age();

@@ -183,7 +183,8 @@ internal static class StatusCommand
         return sb.ToString();
     }
 
-    private static void Table(StringBuilder sb, string[] header, IEnumerable<string[]> rows)
+    /// <summary>A plain-text table, columns padded to their widest cell ("(none)" without rows); also used by <c>rentals</c>.</summary>
+    internal static void Table(StringBuilder sb, string[] header, IEnumerable<string[]> rows)
     {
         var all = new List<string[]> { header };
         all.AddRange(rows);
