@@ -42,6 +42,14 @@ public sealed class ManagementMetrics
         _budget = f.CreateGauge("vasthost_management_mutation_budget_remaining", "Changes still allowed in the rolling hour (management.mutationBudgetPerHour).", _machineLabels ?? []);
     }
 
+    /// <summary>Whether management runs dry, known from the configuration before the first reconcile (a gauge left
+    /// at 0 until then would say "changes the listing").</summary>
+    public void Mode(bool dryRun)
+    {
+        _dryRun.Set(dryRun ? 1 : 0);
+        _metrics.Changed();
+    }
+
     public void Decision(string kind, string action, string reason)
     {
         _decisions.WithLabels(kind.Replace(' ', '_'), action, reason).Inc();

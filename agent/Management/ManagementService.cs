@@ -40,6 +40,7 @@ internal sealed class ManagementService(IServiceProvider services, LoopHealth lo
 
         var reconciler = services.GetRequiredService<IReconcileDriver>();
         var journal = services.GetRequiredService<DecisionJournal>();
+        services.GetRequiredService<ManagementMetrics>().Mode(o.DryRun);
 
         if (o.DryRun)
         {
