@@ -3,6 +3,7 @@
 #
 #   sudo ./install.sh --api-key-file PATH [--listen ADDR]   install or upgrade, enable and start
 #   sudo ./install.sh --role rig [--listen ADDR]            a fleet's rig: telemetry only, no API key
+#   sudo ./install.sh --listen 0.0.0.0:9470 --web-config F  /metrics over TLS / basic auth (node_exporter's file)
 #   sudo ./install.sh --role controller --api-key-file PATH a fleet's controller (one per account)
 #   sudo ./install.sh --dry-run ...                         print what would be done, change nothing
 #   sudo ./install.sh --uninstall                           remove it; keep configuration, key and state
@@ -40,6 +41,13 @@ Options:
                        local telemetry only; a re-run with it adds or replaces the key.
   --listen ADDR        Metrics endpoint, host:port (default 127.0.0.1:9470). Written only into a new
                        configuration: an existing /etc/vast-host-agent/agent.json is never changed.
+  --web-config FILE    A web configuration in the Prometheus exporter-toolkit format (the file
+                       node_exporter's --web.config.file takes): TLS certificate and key, client
+                       certificates, basic_auth_users with bcrypt hashes, response headers. Copied
+                       to /etc/vast-host-agent/web-config.yml (0640, readable by the service); the
+                       files it names must be absolute paths the service user can read. A new
+                       configuration gets metrics.webConfigFile; an existing one is told to add it.
+                       Use it whenever --listen is beyond loopback. See README.md, "Exposing /metrics".
   --binary PATH        Install this vast-host-agent binary instead of the tarball's (or building one).
   --dry-run            Print every step, change nothing.
   --uninstall          Stop, disable and remove the service, binary and shared files. Configuration,
@@ -63,6 +71,7 @@ root="/"
 role=""
 api_key_file=""
 listen=""
+web_config=""
 binary=""
 dry_run=0
 uninstall=0
@@ -77,6 +86,8 @@ while [ $# -gt 0 ]; do
         --api-key-file=*) api_key_file="${1#*=}"; shift ;;
         --listen) [ $# -ge 2 ] || die "--listen needs host:port"; listen="$2"; shift 2 ;;
         --listen=*) listen="${1#*=}"; shift ;;
+        --web-config) [ $# -ge 2 ] || die "--web-config needs a path"; web_config="$2"; shift 2 ;;
+        --web-config=*) web_config="${1#*=}"; shift ;;
         --binary) [ $# -ge 2 ] || die "--binary needs a path"; binary="$2"; shift 2 ;;
         --binary=*) binary="${1#*=}"; shift ;;
         --root) [ $# -ge 2 ] || die "--root needs a directory"; root="$2"; shift 2 ;;
@@ -107,6 +118,7 @@ readonly CONF_DIR="$P/etc/$SERVICE"
 readonly CONF="$CONF_DIR/agent.json"
 readonly CRED_DIR="$CONF_DIR/credentials"
 readonly CRED="$CRED_DIR/vast-api-key"
+readonly WEB_CONF="$CONF_DIR/web-config.yml"
 readonly SHARE="$P/usr/local/share/$SERVICE"
 readonly STATE="$P/var/lib/$SERVICE"
 
@@ -223,6 +235,25 @@ if [ -n "$listen" ]; then
     fi
 fi
 
+if [ -n "$web_config" ]; then
+    if [ ! -f "$web_config" ] || [ ! -r "$web_config" ]; then
+        die "--web-config $web_config: no such readable file"
+    fi
+    # The toolkit reads relative paths from the file's own directory, which changes when it is copied.
+    relative="$(awk '/^[[:space:]]*(cert_file|key_file|client_ca_file)[[:space:]]*:/ {
+        v = $0; sub(/^[^:]*:[[:space:]]*/, "", v); gsub(/["'"'"']/, "", v)
+        if (v != "" && v !~ /^\//) { sub(/:.*/, "", $1); print $1 ": " v; exit } }' "$web_config")"
+    [ -z "$relative" ] || die "--web-config $web_config: $relative is a relative path; give the certificate files as absolute paths (the file is copied to $WEB_CONF)"
+    # Users carry bcrypt hashes; a password in clear here would sit in /etc (the agent refuses it too).
+    plain="$(awk '/^basic_auth_users:/ { b = 1; next } /^[^[:space:]#]/ { b = 0 }
+        b && /^[[:space:]]+[^#[:space:]]/ { v = $0; sub(/^[^:]*:[[:space:]]*/, "", v); gsub(/["'"'"'[:space:]]/, "", v)
+        if (v !~ /^[$]2[abxy]?[$]/) { sub(/:.*/, "", $1); print $1; exit } }' "$web_config")"
+    [ -z "$plain" ] || die "--web-config $web_config: basic_auth_users.$plain is not a bcrypt hash: store hashes (htpasswd -nBC 10 \"\" | tr -d ':\\n'), never passwords"
+    if [ -f "$CONF" ] && ! grep -q '"webConfigFile"' "$CONF"; then
+        warn "$CONF exists and is kept as it is: add \"webConfigFile\": \"/etc/$SERVICE/web-config.yml\" to its \"metrics\" section to use the web configuration"
+    fi
+fi
+
 # The address the service will listen on: a new configuration's, else the existing one's, else the default.
 effective_listen="${listen:-127.0.0.1:9470}"
 if [ -f "$CONF" ]; then
@@ -264,6 +295,17 @@ if [ "$dry_run" -eq 0 ]; then
     version="$("$binary" --version 2>/dev/null | head -n 1)" || die "$binary --version failed: is it a vast-host-agent binary for this machine?"
 else
     version="$("$binary" --version 2>/dev/null | head -n 1 || echo "(not built yet)")"
+fi
+
+# The endpoint's scheme and credentials, for the hint at the end.
+scheme=http
+curl_auth=""
+web_in_use="$web_config"
+[ -n "$web_in_use" ] || { [ -f "$WEB_CONF" ] && [ -f "$CONF" ] && grep -q '"webConfigFile"' "$CONF" && web_in_use="$WEB_CONF"; } || true
+if [ -n "$web_in_use" ] && [ -r "$web_in_use" ]; then
+    grep -q '^tls_server_config:' "$web_in_use" && scheme=https
+    grep -q '^basic_auth_users:' "$web_in_use" && curl_auth=" -u USER"
+    [ "$scheme" = https ] && curl_auth=" --cacert CA.pem$curl_auth"
 fi
 
 # ---- install ------------------------------------------------------------------------------------
@@ -321,8 +363,20 @@ elif [ ! -f "$CRED" ]; then
     act chown 0:0 "$CRED"
 fi
 
-# The configuration: written only when absent, never overwritten on upgrade.
 gid="$(id_in_root group "$SERVICE_USER" 2>/dev/null || true)"
+
+# The web configuration: replaced by each --web-config (a renewal of users or certificate paths).
+web_line=""
+if [ -n "$web_config" ]; then
+    write_file "$WEB_CONF" 0640 <"$web_config"
+    if [ -n "$gid" ]; then act chown "0:$gid" "$WEB_CONF"; else act chmod 0644 "$WEB_CONF"; fi
+    say "web configuration stored in $WEB_CONF"
+    web_line=",
+    // TLS, client certificates, basic auth and headers for this endpoint (the exporter-toolkit format).
+    \"webConfigFile\": \"/etc/$SERVICE/web-config.yml\""
+fi
+
+# The configuration: written only when absent, never overwritten on upgrade.
 if [ -f "$CONF" ]; then
     say "keeping $CONF"
 else
@@ -340,7 +394,7 @@ else
   },
   "metrics": {
     // The fleet's Prometheus scrapes this address: expose it to Prometheus only (firewall, VPN).
-    "listenAddress": "${listen:-127.0.0.1:9470}"
+    "listenAddress": "${listen:-127.0.0.1:9470}"$web_line
   }
 }
 EOF
@@ -358,7 +412,7 @@ EOF
     "role": "controller"
   },
   "metrics": {
-    "listenAddress": "${listen:-127.0.0.1:9470}"
+    "listenAddress": "${listen:-127.0.0.1:9470}"$web_line
   },
   // No GPUs or renters' containers here: the rigs' agents read those.
   "gpu": {
@@ -400,7 +454,7 @@ EOF
 // Check it with: sudo $SERVICE doctor --config /etc/$SERVICE/agent.json
 {
   "metrics": {
-    "listenAddress": "${listen:-127.0.0.1:9470}"
+    "listenAddress": "${listen:-127.0.0.1:9470}"$web_line
   },
   "vast": {
     "enabled": $vast_enabled,
@@ -439,7 +493,7 @@ cat <<EOF
 $SERVICE $version $([ "$dry_run" -eq 1 ] && echo "would be installed" || echo installed)$([ "$start" -eq 1 ] && echo " and running").
   status:   systemctl status $SERVICE
   logs:     journalctl -u $SERVICE -f
-  metrics:  curl -s http://$local_host:$port/metrics | head
+  metrics:  curl -s$curl_auth $scheme://$local_host:$port/metrics | head
   check:    sudo $SERVICE doctor --config /etc/$SERVICE/agent.json
   config:   /etc/$SERVICE/agent.json (then: sudo systemctl restart $SERVICE)
   role:     $role

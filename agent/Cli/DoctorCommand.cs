@@ -154,13 +154,53 @@ internal static class DoctorCommand
         }
 
         var metrics = services.GetRequiredService<IOptions<MetricsOptions>>().Value;
-        await CheckListenAddressAsync(report, metrics.ParseListenAddress(), cancellationToken).ConfigureAwait(false);
+        var web = string.IsNullOrEmpty(metrics.WebConfigFile) ? WebConfig.Plain : WebConfig.Load(metrics.WebConfigFile); // validated above
+        CheckWebConfig(report, metrics, web, services.GetRequiredService<TimeProvider>().GetUtcNow());
+        await CheckListenAddressAsync(report, metrics.ParseListenAddress(), web.Tls is not null, cancellationToken).ConfigureAwait(false);
 
         report.Summary();
         return report.Failed ? ExitCodes.Failure : ExitCodes.Ok;
     }
 
-    private static async Task CheckListenAddressAsync(Report report, IPEndPoint endpoint, CancellationToken cancellationToken)
+    /// <summary>What the endpoint asks of scrapers, and a served certificate that has expired or soon will.</summary>
+    private static void CheckWebConfig(Report report, MetricsOptions metrics, WebConfig web, DateTimeOffset now)
+    {
+        if (string.IsNullOrEmpty(metrics.WebConfigFile))
+        {
+            var loopback = IPAddress.IsLoopback(metrics.ParseListenAddress().Address);
+            if (!loopback)
+            {
+                report.Warn("web config", $"{metrics.ListenAddress} is plain HTTP without authentication beyond loopback", "firewall it to your Prometheus, or set metrics.webConfigFile (TLS, basic auth)");
+            }
+
+            return;
+        }
+
+        var users = web.BasicAuthUsers.Count == 0 ? "no basic auth" : $"basic auth ({web.BasicAuthUsers.Count} user{(web.BasicAuthUsers.Count == 1 ? "" : "s")})";
+        if (web.Tls is not { } tls)
+        {
+            report.Warn("web config", $"{metrics.WebConfigFile}: plain HTTP, {users}", "add tls_server_config: basic auth over plain HTTP sends the password in clear");
+            return;
+        }
+
+        using var certificate = WebConfig.LoadCertificate(tls);
+        var notAfter = new DateTimeOffset(certificate.NotAfter.ToUniversalTime());
+        var detail = string.Create(CultureInfo.InvariantCulture, $"{metrics.WebConfigFile}: TLS with {certificate.Subject} (until {notAfter:yyyy-MM-dd}), client certificates {tls.ClientAuth}, {users}");
+        if (notAfter <= now)
+        {
+            report.Fail("web config", detail + ": the certificate has EXPIRED", $"renew {tls.CertFile} and {tls.KeyFile} (the agent serves the new files from the next connection)");
+        }
+        else if (notAfter - now < TimeSpan.FromDays(14))
+        {
+            report.Warn("web config", detail + string.Create(CultureInfo.InvariantCulture, $": expires in {(notAfter - now).TotalDays:0} days"), $"renew {tls.CertFile}");
+        }
+        else
+        {
+            report.Ok("web config", detail);
+        }
+    }
+
+    private static async Task CheckListenAddressAsync(Report report, IPEndPoint endpoint, bool tls, CancellationToken cancellationToken)
     {
         using var probe = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         try
@@ -179,14 +219,20 @@ internal static class DoctorCommand
             return;
         }
 
-        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(3) };
+        // Only whether our daemon answers is asked here (the certificate is the web config check's business).
+        using var handler = new HttpClientHandler { ServerCertificateCustomValidationCallback = (_, _, _, _) => true };
+        using var http = new HttpClient(handler) { Timeout = TimeSpan.FromSeconds(3) };
         try
         {
             var host = endpoint.Address.Equals(IPAddress.Any) ? IPAddress.Loopback : endpoint.Address.Equals(IPAddress.IPv6Any) ? IPAddress.IPv6Loopback : endpoint.Address;
-            var url = new Uri($"http://{new IPEndPoint(host, endpoint.Port)}/healthz");
+            var url = new Uri($"{(tls ? "https" : "http")}://{new IPEndPoint(host, endpoint.Port)}/healthz");
             using var response = await http.GetAsync(url, cancellationToken).ConfigureAwait(false);
             var body = (await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false)).Trim().Replace('\n', ';');
-            if (response.IsSuccessStatusCode)
+            if (response.StatusCode == HttpStatusCode.Unauthorized && response.Headers.WwwAuthenticate.Any(h => h.Scheme == "Basic"))
+            {
+                report.Ok("metrics", $"the daemon answers on {endpoint} (basic auth required)");
+            }
+            else if (response.IsSuccessStatusCode)
             {
                 report.Ok("metrics", $"the daemon answers on {endpoint}: {body}");
             }
@@ -197,7 +243,8 @@ internal static class DoctorCommand
         }
         catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
         {
-            report.Fail("metrics", $"{endpoint} is in use by another program", "choose another port with metrics.listenAddress");
+            report.Fail("metrics", tls ? $"{endpoint} is in use, and no TLS session with the daemon there (a client certificate required, or another program)" : $"{endpoint} is in use by another program",
+                "choose another port with metrics.listenAddress");
         }
     }
 

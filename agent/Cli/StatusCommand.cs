@@ -27,9 +27,11 @@ internal static class StatusCommand
         }
 
         await using var services = AgentRuntime.BuildOneShot(configuration);
-        var listen = services.GetRequiredService<IOptions<MetricsOptions>>().Value.ParseListenAddress();
-        var report = await FromDaemonAsync(listen, cancellationToken).ConfigureAwait(false)
-            ?? await SampleOnceAsync(services, cancellationToken).ConfigureAwait(false);
+        var metrics = services.GetRequiredService<IOptions<MetricsOptions>>().Value;
+        // Behind metrics.webConfigFile the daemon wants TLS or credentials this command does not hold: sample once.
+        var protectedEndpoint = !string.IsNullOrEmpty(metrics.WebConfigFile);
+        var report = (protectedEndpoint ? null : await FromDaemonAsync(metrics.ParseListenAddress(), cancellationToken).ConfigureAwait(false))
+            ?? await SampleOnceAsync(services, protectedEndpoint ? "sampled once (the daemon's endpoint is behind metrics.webConfigFile)" : "sampled once (no daemon answering)", cancellationToken).ConfigureAwait(false);
 
         if (json)
         {
@@ -61,11 +63,11 @@ internal static class StatusCommand
         }
     }
 
-    private static async Task<StatusReport> SampleOnceAsync(ServiceProvider services, CancellationToken cancellationToken)
+    private static async Task<StatusReport> SampleOnceAsync(ServiceProvider services, string source, CancellationToken cancellationToken)
     {
         var snapshot = await AgentRuntime.SampleOnceAsync(services, cancellationToken).ConfigureAwait(false);
         var now = services.GetRequiredService<TimeProvider>().GetUtcNow();
-        return StatusReport.From(snapshot, "sampled once (no daemon answering)", now) with { Maintenance = MaintenanceStatus.TryRead(services, now) };
+        return StatusReport.From(snapshot, source, now) with { Maintenance = MaintenanceStatus.TryRead(services, now) };
     }
 
     internal static string Render(StatusReport report)

@@ -192,7 +192,7 @@ public static partial class AgentRuntime
             return failed;
         }
 
-        Log.Started(logger, BuildInfo.Display, loaded.Source.Path ?? "built-in defaults", $"http://{endpoint}/metrics");
+        Log.Started(logger, BuildInfo.Display, loaded.Source.Path ?? "built-in defaults", $"{MetricsEndpoints.Scheme(app.Services)}://{endpoint}/metrics");
         if (afterReload)
         {
             SdNotify.ReloadInProgress = false;
@@ -273,12 +273,13 @@ public static partial class AgentRuntime
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.AddServerHeader = false;
-            k.Listen(endpoint);
+            k.ListenAgentEndpoint(endpoint);
             k.Limits.MaxConcurrentConnections = 256;
             k.Limits.MaxRequestBodySize = 0;
         });
 
         var app = builder.Build();
+        app.UseEndpointSecurity();
         app.MapAgentEndpoints();
         app.MapStatusEndpoints();
         return app;

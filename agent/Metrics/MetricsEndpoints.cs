@@ -1,6 +1,10 @@
+using System.Net;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Microsoft.Extensions.DependencyInjection;
 using VastHostAgent.Kernel;
 
@@ -18,6 +22,41 @@ public static class MetricsEndpoints
         app.MapGet("/healthz", ServeHealthAsync);
         return app;
     }
+
+    /// <summary>
+    /// Listens on <paramref name="endpoint"/>: plain HTTP/1.1, or TLS (HTTP/1.1 and, unless the web configuration turns
+    /// it off, HTTP/2) with options taken per connection from <see cref="EndpointSecurity"/>, so that a renewed
+    /// certificate is served from the next handshake on.
+    /// </summary>
+    public static void ListenAgentEndpoint(this KestrelServerOptions kestrel, IPEndPoint endpoint)
+    {
+        var security = kestrel.ApplicationServices.GetRequiredService<EndpointSecurity>();
+        kestrel.Listen(endpoint, listen =>
+        {
+            if (!security.UsesTls)
+            {
+                listen.Protocols = HttpProtocols.Http1;
+                return;
+            }
+
+            listen.Protocols = security.Http2 ? HttpProtocols.Http1AndHttp2 : HttpProtocols.Http1;
+            listen.UseHttps(new TlsHandshakeCallbackOptions
+            {
+                OnConnection = _ => ValueTask.FromResult(security.ServerOptions()),
+                HandshakeTimeout = TimeSpan.FromSeconds(10),
+            });
+        });
+    }
+
+    /// <summary>The web configuration's headers on every answer, and basic auth before any endpoint runs.</summary>
+    public static IApplicationBuilder UseEndpointSecurity(this IApplicationBuilder app)
+    {
+        var security = app.ApplicationServices.GetRequiredService<EndpointSecurity>();
+        return app.Use((context, next) => security.Admit(context) ? next(context) : Task.CompletedTask);
+    }
+
+    /// <summary>The scheme the endpoint speaks, for the start-up line.</summary>
+    public static string Scheme(IServiceProvider services) => services.GetRequiredService<EndpointSecurity>().UsesTls ? "https" : "http";
 
     private static async Task ServeMetricsAsync(HttpContext context)
     {

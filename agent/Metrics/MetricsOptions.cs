@@ -24,6 +24,16 @@ public sealed class MetricsOptions
     /// <summary>Value of the <c>Hostname</c> label on dcgm-compatible series; empty means this machine's host name.</summary>
     public string Hostname { get; set; } = "";
 
+    /// <summary>
+    /// A web configuration file in the Prometheus exporter-toolkit format (the file node_exporter's
+    /// <c>--web.config.file</c> takes): TLS with <c>tls_server_config</c>, client certificates, <c>basic_auth_users</c>
+    /// with bcrypt hashes and <c>http_server_config.headers</c>. Empty: plain HTTP without authentication.
+    /// </summary>
+    public string WebConfigFile { get; set; } = "";
+
+    /// <summary>Answer <c>/healthz</c> without basic auth (for a load balancer's or systemd's health check); everything else still needs it.</summary>
+    public bool HealthzWithoutAuth { get; set; }
+
     /// <summary>Parses <see cref="ListenAddress"/>; valid after validation.</summary>
     public IPEndPoint ParseListenAddress() => IPEndPoint.Parse(ListenAddress);
 }
@@ -38,6 +48,18 @@ internal sealed class MetricsOptionsValidator : IValidateOptions<MetricsOptions>
         {
             return ValidateOptionsResult.Fail(
                 $"metrics.listenAddress: '{options.ListenAddress}' is not an IP address with a port (e.g. 127.0.0.1:{MetricsOptions.DefaultPort} or [::1]:{MetricsOptions.DefaultPort})");
+        }
+
+        if (!string.IsNullOrEmpty(options.WebConfigFile))
+        {
+            try
+            {
+                WebConfig.Load(options.WebConfigFile);
+            }
+            catch (WebConfigException ex)
+            {
+                return ValidateOptionsResult.Fail($"metrics.webConfigFile: {options.WebConfigFile}: {ex.Message}");
+            }
         }
 
         return ValidateOptionsResult.Success;

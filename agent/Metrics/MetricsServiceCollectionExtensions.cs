@@ -17,6 +17,7 @@ public static class MetricsServiceCollectionExtensions
         services.TryAddSingleton<MetricsRegistry>();
         services.TryAddSingleton<IAgentMetrics>(sp => sp.GetRequiredService<MetricsRegistry>());
         services.TryAddSingleton<SnapshotExporter>();
+        services.TryAddSingleton<EndpointSecurity>();
         return services;
     }
 }

@@ -367,4 +367,47 @@ public sealed class InstallScriptTests
         Assert.Contains("says role standalone", mismatch.Stderr, StringComparison.Ordinal);
         Assert.Equal(tree, Tree(rig));
     }
+
+    [Fact]
+    public async Task A_web_config_is_installed_for_the_service_and_named_in_a_new_configuration_and_passwords_or_relative_paths_are_refused()
+    {
+        var rig = NewRig();
+        var hash = BCrypt.Net.BCrypt.HashPassword("s3cret", 4);
+        var web = Path.Combine(rig.Bin, "web.yml");
+
+        // A password in clear, or a certificate path that would break once the file is copied: refused before any change.
+        File.WriteAllText(web, "tls_server_config:\n  cert_file: /etc/ssl/rig.crt\n  key_file: /etc/ssl/rig.key\nbasic_auth_users:\n  prometheus: hunter2\n");
+        var plain = await rig.InstallAsync("--web-config", web, "--binary", rig.Binary("1.0.0"));
+        Assert.Equal(1, plain.ExitCode);
+        Assert.Contains("basic_auth_users.prometheus is not a bcrypt hash", plain.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("hunter2", plain.Stdout + plain.Stderr, StringComparison.Ordinal);
+        File.WriteAllText(web, $"tls_server_config:\n  cert_file: rig.crt\n  key_file: /etc/ssl/rig.key\nbasic_auth_users:\n  prometheus: '{hash}'\n");
+        var relative = await rig.InstallAsync("--web-config", web, "--binary", rig.Binary("1.0.0"));
+        Assert.Equal(1, relative.ExitCode);
+        Assert.Contains("cert_file: rig.crt is a relative path", relative.Stderr, StringComparison.Ordinal);
+        Assert.False(File.Exists(rig.P("/usr/local/bin/vast-host-agent")));
+
+        File.WriteAllText(web, $"tls_server_config:\n  cert_file: \"/etc/ssl/rig.crt\"\n  key_file: /etc/ssl/rig.key\nbasic_auth_users:\n  prometheus: '{hash}'\n");
+        var (exit, stdout, stderr) = await rig.InstallAsync("--web-config", web, "--listen", "0.0.0.0:9470", "--binary", rig.Binary("1.0.0"));
+        Assert.True(exit == 0, stdout + stderr);
+        Assert.Equal(File.ReadAllText(web), File.ReadAllText(rig.P("/etc/vast-host-agent/web-config.yml")));
+        Assert.Equal("640", Mode(rig.P("/etc/vast-host-agent/web-config.yml")));
+        var stat = await Tools.RunAsync("stat", "-c", "%u:%g", rig.P("/etc/vast-host-agent/web-config.yml"));
+        Assert.Equal("0:" + Account(rig, "group", "vast-host-agent")[2], stat.Stdout.Trim());
+        var config = File.ReadAllText(rig.P("/etc/vast-host-agent/agent.json"));
+        using (var json = System.Text.Json.JsonDocument.Parse(config, new() { CommentHandling = System.Text.Json.JsonCommentHandling.Skip }))
+        {
+            Assert.Equal("/etc/vast-host-agent/web-config.yml", json.RootElement.GetProperty("metrics").GetProperty("webConfigFile").GetString());
+            Assert.Equal("0.0.0.0:9470", json.RootElement.GetProperty("metrics").GetProperty("listenAddress").GetString());
+        }
+
+        Assert.Contains("curl -s --cacert CA.pem -u USER https://127.0.0.1:9470/metrics", stdout, StringComparison.Ordinal);
+
+        // A configuration the host already has is never rewritten: the installer says what to add.
+        File.WriteAllText(rig.P("/etc/vast-host-agent/agent.json"), "{ \"metrics\": { \"listenAddress\": \"0.0.0.0:9470\" } }\n");
+        var again = await rig.InstallAsync("--web-config", web, "--binary", rig.Binary("1.0.1"));
+        Assert.Equal(0, again.ExitCode);
+        Assert.Contains("add \"webConfigFile\": \"/etc/vast-host-agent/web-config.yml\" to its \"metrics\" section", again.Stderr, StringComparison.Ordinal);
+        Assert.Equal("{ \"metrics\": { \"listenAddress\": \"0.0.0.0:9470\" } }\n", File.ReadAllText(rig.P("/etc/vast-host-agent/agent.json")));
+    }
 }
