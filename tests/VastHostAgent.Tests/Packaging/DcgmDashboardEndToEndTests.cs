@@ -82,7 +82,7 @@ public sealed class DcgmDashboardEndToEndTests(ITestOutputHelper output) : IAsyn
             ok => ok, TimeSpan.FromSeconds(60), "both rigs scraped");
 
         // The dashboard's variables: instances and GPUs from label_values(DCGM_FI_DEV_GPU_TEMP, …).
-        Assert.Equal([a, b], (await prometheus.QueryAsync("group by (instance) (DCGM_FI_DEV_GPU_TEMP)")).Select(r => Label(r, "instance")).Order(StringComparer.Ordinal));
+        Assert.Equal(new[] { a, b }.Order(StringComparer.Ordinal), (await prometheus.QueryAsync("group by (instance) (DCGM_FI_DEV_GPU_TEMP)")).Select(r => Label(r, "instance")).Order(StringComparer.Ordinal));
         Assert.Equal(["0", "1", "2"], (await prometheus.QueryAsync($"group by (gpu) (DCGM_FI_DEV_GPU_TEMP{{instance=\"{a}\"}})")).Select(r => Label(r, "gpu")).Order(StringComparer.Ordinal));
 
         // Every panel with "All" (the dashboard's regex .*) and with one instance and GPU chosen.
