@@ -14,7 +14,7 @@ namespace VastHostAgent.Tests.Gpu;
 /// counts live samples in its stats file).
 /// </summary>
 [Collection(InProcessNvmlGroup.Name)]
-public sealed partial class NvmlGpmInProcessTests
+public sealed partial class NvmlGpmInProcessTests(ITestOutputHelper output)
 {
     private const double MiB = 1024 * 1024;
 
@@ -116,6 +116,42 @@ public sealed partial class NvmlGpmInProcessTests
 
         state.Remove("error.nvmlGpmMetricsGet");
         Assert.Equal(0.8, telemetry.Sample().Gpus[0].GraphicsEngineActiveRatio);
+    }
+
+    [Fact]
+    public void Gpm_sampling_allocates_nothing_per_cycle()
+    {
+        // The same two GPUs with and without GPM: a cycle costs the same managed allocations (the 13 KB metrics
+        // buffer is allocated once per sampler, the samples are NVML's and reused).
+        (long Bytes, double Microseconds) PerCycle(string gpm)
+        {
+            Setup("gpm-alloc-" + gpm, new Dictionary<string, string>(HopperAndAda) { ["gpu.0.gpm"] = gpm, ["gpu.1.gpm"] = gpm });
+            SetNativeEnvironment("FAKE_NVML_STATS", ""); // no stats file rewritten at every call: the timing is the sampler's and the fake's
+            using var telemetry = Telemetry();
+            for (var i = 0; i < 5; i++)
+            {
+                telemetry.Sample();
+            }
+
+            var least = long.MaxValue;
+            var times = new List<double>();
+            for (var i = 0; i < 51; i++)
+            {
+                var before = GC.GetAllocatedBytesForCurrentThread();
+                var start = System.Diagnostics.Stopwatch.GetTimestamp();
+                var sample = telemetry.Sample();
+                times.Add(System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalMicroseconds);
+                least = Math.Min(least, GC.GetAllocatedBytesForCurrentThread() - before);
+                Assert.Equal(gpm == "1", sample.Gpus[1].TensorActiveRatio is not null);
+            }
+
+            return (least, times.Order().ElementAt(times.Count / 2));
+        }
+
+        var without = PerCycle("0");
+        var with = PerCycle("1");
+        output.WriteLine($"2-GPU cycle against the fake: {without.Bytes} B, {without.Microseconds:F0} us without GPM; {with.Bytes} B, {with.Microseconds:F0} us with GPM (median)");
+        Assert.True(with.Bytes <= without.Bytes + 64, $"a cycle allocates {with.Bytes} bytes with GPM, {without.Bytes} without");
     }
 
     private static NvmlGpuTelemetry Telemetry() =>
