@@ -98,6 +98,19 @@ public sealed record GpuReading
     public bool? RowRemapPending { get; init; }
     public bool? RowRemapFailed { get; init; }
 
+    /// <summary>
+    /// Profiling figures from NVML GPM (Hopper and newer), each over the last sampling interval: graphics engine, any
+    /// tensor pipe and DRAM interface active (ratios 0–1), PCIe and NVLink traffic (bytes per second). Absent on GPUs
+    /// without GPM, on drivers without its exports, and at a GPU's first cycle.
+    /// </summary>
+    public double? GraphicsEngineActiveRatio { get; init; }
+    public double? TensorActiveRatio { get; init; }
+    public double? DramActiveRatio { get; init; }
+    public double? PcieTransmitBytesPerSecond { get; init; }
+    public double? PcieReceiveBytesPerSecond { get; init; }
+    public double? NvlinkTransmitBytesPerSecond { get; init; }
+    public double? NvlinkReceiveBytesPerSecond { get; init; }
+
     /// <summary>Compute processes on this GPU (host PIDs) and their GPU memory, when NVML reports them.</summary>
     public IReadOnlyList<GpuProcess> Processes { get; init; } = [];
 

@@ -31,8 +31,35 @@ internal sealed class NvmlDevice(nint handle, int index, string uuid)
     /// <summary>How many compute processes the last process list had (the next list's first buffer size).</summary>
     public int LastProcessCount { get; set; }
 
+    /// <summary>This GPU's GPM state: support as NVML answered it, and the samples it keeps between cycles.</summary>
+    public GpmState Gpm;
+
     /// <summary>The reading of a GPU that went down: identity, up = 0 and the NVML code, nothing else.</summary>
     public GpuReading DownReading() => new() { Identity = Identity, Up = false, DownReason = NvmlCodes.Name(Down!.Value) };
+}
+
+/// <summary>Whether a GPU supports GPM, as far as this initialisation knows.</summary>
+internal enum GpmAvailability
+{
+    /// <summary>Not asked yet (asked at the GPU's first cycle).</summary>
+    Unknown,
+    Supported,
+    Unsupported,
+}
+
+/// <summary>
+/// A GPU's GPM samples: two NVML sample handles, alternately the previous cycle's and the current one's, so every
+/// cycle computes its metrics over one sampling interval. Zero handles are not allocated; <see cref="NvmlGpm.Release"/>
+/// frees them.
+/// </summary>
+internal struct GpmState
+{
+    public GpmAvailability Support;
+    public nint Previous;
+    public nint Current;
+
+    /// <summary><see cref="Previous"/> holds a sample taken at the previous cycle (metrics can be computed).</summary>
+    public bool HasPrevious;
 }
 
 /// <summary>A GPU's identity as the identity reads fill it; a failed read leaves the default.</summary>
@@ -72,6 +99,7 @@ internal struct DeviceStatics()
 internal struct GpuReadingBuilder(int fanCount)
 {
     public double? Util, MemUtil, EncUtil, DecUtil, Temp, MemTemp, Power, PowerLimit, Energy;
+    public double? GrActive, TensorActive, DramActive, PcieTx, PcieRx, NvlinkTx, NvlinkRx;
     public ulong? MemTotal, MemUsed, MemFree, MemReserved, PcieReplay, EccVolCorr, EccVolUnc, EccAggCorr, EccAggUnc;
     public List<(int Fan, double Ratio)> Fans = new(fanCount);
     public Dictionary<GpuClock, double> Clocks = new(4);
@@ -123,5 +151,12 @@ internal struct GpuReadingBuilder(int fanCount)
         RowRemapPending = RemapPending,
         RowRemapFailed = RemapFailed,
         Processes = Processes,
+        GraphicsEngineActiveRatio = GrActive,
+        TensorActiveRatio = TensorActive,
+        DramActiveRatio = DramActive,
+        PcieTransmitBytesPerSecond = PcieTx,
+        PcieReceiveBytesPerSecond = PcieRx,
+        NvlinkTransmitBytesPerSecond = NvlinkTx,
+        NvlinkReceiveBytesPerSecond = NvlinkRx,
     };
 }

@@ -5,7 +5,8 @@ namespace VastHostAgent.Gpu;
 
 /// <summary>
 /// Which optional or versioned exports the loaded NVML library has, probed once per initialisation. Each is named
-/// by <c>nameof</c> its declaration in <c>Interop.Nvml.cs</c>.
+/// by <c>nameof</c> its declaration in <c>Interop.Nvml.cs</c>. <see cref="Gpm"/>: all five GPM exports (drivers before
+/// Hopper support lack them; a missing one is never bound, so no call can fail on an unresolved symbol).
 /// </summary>
 internal readonly record struct NvmlExports(
     bool InitV2,
@@ -19,7 +20,8 @@ internal readonly record struct NvmlExports(
     bool FanSpeedV1,
     bool ProcessesV3,
     bool ProcessesV2,
-    bool EventWaitV2)
+    bool EventWaitV2,
+    bool Gpm)
 {
     public static NvmlExports Probe() => new(
         InitV2: NvmlLibrary.HasExport(nameof(nvmlInit_v2)),
@@ -33,5 +35,8 @@ internal readonly record struct NvmlExports(
         FanSpeedV1: NvmlLibrary.HasExport(nameof(nvmlDeviceGetFanSpeed)),
         ProcessesV3: NvmlLibrary.HasExport(nameof(nvmlDeviceGetComputeRunningProcesses_v3)),
         ProcessesV2: NvmlLibrary.HasExport(nameof(nvmlDeviceGetComputeRunningProcesses_v2)),
-        EventWaitV2: NvmlLibrary.HasExport(nameof(nvmlEventSetWait_v2)));
+        EventWaitV2: NvmlLibrary.HasExport(nameof(nvmlEventSetWait_v2)),
+        Gpm: NvmlLibrary.HasExport(nameof(nvmlGpmQueryDeviceSupport)) && NvmlLibrary.HasExport(nameof(nvmlGpmSampleAlloc))
+             && NvmlLibrary.HasExport(nameof(nvmlGpmSampleFree)) && NvmlLibrary.HasExport(nameof(nvmlGpmSampleGet))
+             && NvmlLibrary.HasExport(nameof(nvmlGpmMetricsGet)));
 }

@@ -17,7 +17,8 @@ public interface IGpuTelemetry
 /// NVML session owner: loads the library, initialises once (backing off on the clock when it fails), resolves the
 /// GPUs and reads their identity and static readings (<see cref="NvmlReads"/>), re-initialises when NVML asks for
 /// it or the device count changes, keeps lost and unopened GPUs visible, and runs the XID watcher. Each cycle's
-/// readings come from <see cref="NvmlReads"/>; what a return code means, from <see cref="NvmlCallPolicy"/>.
+/// readings come from <see cref="NvmlReads"/> and, on GPUs with GPM, <see cref="NvmlGpm"/> (whose samples it frees
+/// when a GPU goes down and before NVML shuts down); what a return code means, from <see cref="NvmlCallPolicy"/>.
 /// </summary>
 internal sealed unsafe class NvmlGpuTelemetry : IGpuTelemetry, IDisposable
 {
@@ -31,6 +32,7 @@ internal sealed unsafe class NvmlGpuTelemetry : IGpuTelemetry, IDisposable
     private readonly LoopHealth? _loops;
     private readonly NvmlCallPolicy _policy;
     private readonly XidLedger _xids;
+    private readonly NvmlGpm _gpm = new();
     private readonly Dictionary<string, GpuIdentity> _everSeen = new(StringComparer.Ordinal);
 
     private NvmlExports _exports;
@@ -75,7 +77,11 @@ internal sealed unsafe class NvmlGpuTelemetry : IGpuTelemetry, IDisposable
         var readings = new List<GpuReading>(_devices.Count);
         foreach (var device in _devices)
         {
-            readings.Add(NvmlReads.ReadDevice(_policy, _exports, device, _options.Processes));
+            readings.Add(NvmlReads.ReadDevice(_policy, _exports, device, _options.Processes, _gpm));
+            if (device.Down is not null)
+            {
+                NvmlGpm.Release(_policy, device); // a lost GPU's GPM samples are freed; a recovery starts afresh
+            }
         }
 
         readings.AddRange(MissingGpus(_devices));
@@ -191,6 +197,11 @@ internal sealed unsafe class NvmlGpuTelemetry : IGpuTelemetry, IDisposable
         _xidWatcher = null;
         if (_initialised)
         {
+            foreach (var device in _devices)
+            {
+                NvmlGpm.Release(_policy, device);
+            }
+
             _ = nvmlShutdown();
         }
 

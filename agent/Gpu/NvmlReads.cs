@@ -401,8 +401,11 @@ internal static unsafe class NvmlReads
         }
     }
 
-    /// <summary>One cycle of one GPU: a GPU down after the presence reads, or after all of them, reports only that.</summary>
-    public static GpuReading ReadDevice(NvmlCallPolicy policy, NvmlExports exports, NvmlDevice device, bool processes)
+    /// <summary>
+    /// One cycle of one GPU: a GPU down after the presence reads, or after all of them, reports only that. With
+    /// <paramref name="gpm"/>, the GPU's GPM sample too (its profiling figures, where it supports GPM).
+    /// </summary>
+    public static GpuReading ReadDevice(NvmlCallPolicy policy, NvmlExports exports, NvmlDevice device, bool processes, NvmlGpm? gpm = null)
     {
         device.Down = null;
         var r = new GpuReadingBuilder(device.Statics.FanCount);
@@ -413,6 +416,7 @@ internal static unsafe class NvmlReads
         }
 
         Run(Cycle, policy, exports, device, ref r);
+        gpm?.Read(policy, exports, device, ref r);
         if (processes)
         {
             Run(NvmlProcesses.Reads, policy, exports, device, ref r);

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
 namespace VastHostAgent.Interop;
@@ -20,6 +21,10 @@ internal static partial class Nvml
     public const ulong EventTypeXidCriticalError = 0x8;
 
     public const uint FieldMemoryTemperature = 82;       // NVML_FI_DEV_MEMORY_TEMP
+
+    public const uint GpmSupportVersion = 1;             // NVML_GPM_SUPPORT_VERSION
+    public const uint GpmMetricsGetVersion = 1;          // NVML_GPM_METRICS_GET_VERSION
+    public const int GpmMetricMax = 333;                 // NVML_GPM_METRIC_MAX (API 13; older headers have fewer)
 
     /// <summary><c>nvmlMemory_t</c>: 24 bytes. <c>used</c> includes reserved memory.</summary>
     [StructLayout(LayoutKind.Sequential)]
@@ -105,6 +110,65 @@ internal static partial class Nvml
         public uint ValueType;
         public Return NvmlReturn;
         public ulong Value;
+    }
+
+    /// <summary><c>nvmlGpmSupport_t</c>: 8 bytes; <c>Version</c> must be <see cref="GpmSupportVersion"/>.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct GpmSupport
+    {
+        public uint Version;
+        public uint IsSupportedDevice;
+    }
+
+    /// <summary>
+    /// <c>nvmlGpmMetric_t</c>: 40 bytes. <c>metricInfo</c> is three <c>char*</c> NVML fills (short name, long name,
+    /// unit), owned by the library.
+    /// </summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct GpmMetric
+    {
+        public GpmMetricId MetricId;
+        public Return NvmlReturn;
+        public double Value;
+        public nint ShortName;
+        public nint LongName;
+        public nint Unit;
+    }
+
+    /// <summary>The <c>metrics[NVML_GPM_METRIC_MAX]</c> array of <see cref="GpmMetricsGet"/>.</summary>
+    [InlineArray(GpmMetricMax)]
+    public struct GpmMetricArray
+    {
+        private GpmMetric _element;
+    }
+
+    /// <summary>
+    /// <c>nvmlGpmMetricsGet_t</c>: 13,344 bytes, <c>metrics</c> at offset 24. The driver reads only <c>NumMetrics</c>
+    /// entries, so an array sized for the largest header serves older drivers too.
+    /// </summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct GpmMetricsGet
+    {
+        public uint Version;
+        public uint NumMetrics;
+        public nint Sample1;
+        public nint Sample2;
+        public GpmMetricArray Metrics;
+    }
+
+    /// <summary><c>nvmlGpmMetricId_t</c>: the ids the agent asks for. The <c>*_UTIL</c> ids are percentages (0–100), the rates MiB/s.</summary>
+    public enum GpmMetricId : uint
+    {
+        GraphicsUtil = 1,
+        SmUtil = 2,
+        SmOccupancy = 3,
+        AnyTensorUtil = 5,
+        HmmaTensorUtil = 7,
+        DramBwUtil = 10,
+        PcieTxPerSec = 20,
+        PcieRxPerSec = 21,
+        NvlinkTotalRxPerSec = 60,
+        NvlinkTotalTxPerSec = 61,
     }
 
     /// <summary><c>nvmlValueType_t</c> for <see cref="FieldValue"/>.</summary>

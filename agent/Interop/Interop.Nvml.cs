@@ -79,6 +79,13 @@ internal static unsafe partial class Nvml
     [LibraryImport(LibraryName)] public static partial Return nvmlDeviceGetComputeRunningProcesses_v2(nint device, uint* infoCount, ProcessInfo* infos);
     [LibraryImport(LibraryName)] public static partial Return nvmlDeviceGetComputeRunningProcesses(nint device, uint* infoCount, ProcessInfoV1* infos);
 
+    // GPM (GPU Performance Monitoring, Hopper and newer): absent from older drivers, probed before use.
+    [LibraryImport(LibraryName)] public static partial Return nvmlGpmQueryDeviceSupport(nint device, GpmSupport* gpmSupport);
+    [LibraryImport(LibraryName)] public static partial Return nvmlGpmSampleAlloc(nint* gpmSample);
+    [LibraryImport(LibraryName)] public static partial Return nvmlGpmSampleFree(nint gpmSample);
+    [LibraryImport(LibraryName)] public static partial Return nvmlGpmSampleGet(nint device, nint gpmSample);
+    [LibraryImport(LibraryName)] public static partial Return nvmlGpmMetricsGet(GpmMetricsGet* metricsGet);
+
     [LibraryImport(LibraryName)] public static partial Return nvmlEventSetCreate(nint* set);
     [LibraryImport(LibraryName)] public static partial Return nvmlDeviceGetSupportedEventTypes(nint device, ulong* eventTypes);
     [LibraryImport(LibraryName)] public static partial Return nvmlDeviceRegisterEvents(nint device, ulong eventTypes, nint set);

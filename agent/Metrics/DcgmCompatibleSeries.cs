@@ -10,10 +10,14 @@ namespace VastHostAgent.Metrics;
 /// <c>metrics.dcgmCompatible</c>: these names break Prometheus naming rules on purpose (upper case,
 /// non-base units, camelCase labels), so promtool's lint reports them.
 /// </summary>
+/// <remarks>
+/// Values are DCGM's: the integer fields (utilisation %, MiB, MHz, °C, mJ) are printed as integers (MiB floored as
+/// DCGM does), so exact-equality PromQL such as <c>DCGM_FI_DEV_GPU_UTIL == 56</c> matches. <c>device</c> is
+/// <c>nvidia&lt;gpu index&gt;</c>, as dcgm-exporter prints it (not the minor number). The profiling fields
+/// (<c>DCGM_FI_PROF_*</c>) come from NVML GPM, only on GPUs that support it.
+/// </remarks>
 internal sealed class DcgmCompatibleSeries : ISnapshotSeries
 {
-    private static readonly string[] Labels = ["gpu", "UUID", "device", "modelName", "Hostname", "pci_bus_id", "DCGM_FI_DRIVER_VERSION"];
-
     private readonly TrackedGauge _util;
     private readonly TrackedGauge _memCopyUtil;
     private readonly TrackedGauge _encUtil;
@@ -34,15 +38,30 @@ internal sealed class DcgmCompatibleSeries : ISnapshotSeries
     private readonly TrackedCounter _remapUnc;
     private readonly TrackedGauge _remapFailure;
     private readonly TrackedGauge _fan;
+    private readonly TrackedCounter _eccSbeVol;
+    private readonly TrackedCounter _eccDbeVol;
+    private readonly TrackedCounter _eccSbeAgg;
+    private readonly TrackedCounter _eccDbeAgg;
+    private readonly TrackedGauge _grActive;
+    private readonly TrackedGauge _tensorActive;
+    private readonly TrackedGauge _dramActive;
+    private readonly TrackedGauge _pcieTx;
+    private readonly TrackedGauge _pcieRx;
+    private readonly TrackedGauge _nvlinkTx;
+    private readonly TrackedGauge _nvlinkRx;
 
     private readonly string _hostname;
 
-    public DcgmCompatibleSeries(SeriesFactory f, string hostname)
+    /// <param name="f">The series factory.</param>
+    /// <param name="hostname">The host-name label's value.</param>
+    /// <param name="hostnameLabel">The host-name label's name: <c>Hostname</c> (released dcgm-exporter) or <c>hostname</c>.</param>
+    public DcgmCompatibleSeries(SeriesFactory f, string hostname, string hostnameLabel = "Hostname")
     {
         _hostname = hostname;
-        TrackedGauge G(string name, string help) => f.Gauge(name, help, Labels);
+        string[] labels = ["gpu", "UUID", "device", "modelName", hostnameLabel, "pci_bus_id", "DCGM_FI_DRIVER_VERSION"];
+        TrackedGauge G(string name, string help) => f.Gauge(name, help, labels);
 
-        TrackedCounter C(string name, string help) => f.Counter(name, help, Labels);
+        TrackedCounter C(string name, string help) => f.Counter(name, help, labels);
 
         _util = G("DCGM_FI_DEV_GPU_UTIL", "GPU utilization (in %).");
         _memCopyUtil = G("DCGM_FI_DEV_MEM_COPY_UTIL", "Memory utilization (in %).");
@@ -59,11 +78,22 @@ internal sealed class DcgmCompatibleSeries : ISnapshotSeries
         _smClock = G("DCGM_FI_DEV_SM_CLOCK", "SM clock frequency (in MHz).");
         _memClock = G("DCGM_FI_DEV_MEM_CLOCK", "Memory clock frequency (in MHz).");
         _pcieReplay = C("DCGM_FI_DEV_PCIE_REPLAY_COUNTER", "Total number of PCIe retries.");
-        _xid = G("DCGM_FI_DEV_XID_ERRORS", "Value of the last XID error encountered.");
+        _xid = f.Gauge("DCGM_FI_DEV_XID_ERRORS", "Value of the last XID error encountered.", [.. labels, "err_code", "err_msg"]);
         _remapCorr = C("DCGM_FI_DEV_CORRECTABLE_REMAPPED_ROWS", "Number of remapped rows for correctable errors.");
         _remapUnc = C("DCGM_FI_DEV_UNCORRECTABLE_REMAPPED_ROWS", "Number of remapped rows for uncorrectable errors.");
         _remapFailure = G("DCGM_FI_DEV_ROW_REMAP_FAILURE", "Whether remapping of rows has failed.");
         _fan = G("DCGM_FI_DEV_FAN_SPEED", "Fan speed (in %), first fan.");
+        _eccSbeVol = C("DCGM_FI_DEV_ECC_SBE_VOL_TOTAL", "Total number of single-bit volatile ECC errors.");
+        _eccDbeVol = C("DCGM_FI_DEV_ECC_DBE_VOL_TOTAL", "Total number of double-bit volatile ECC errors.");
+        _eccSbeAgg = C("DCGM_FI_DEV_ECC_SBE_AGG_TOTAL", "Total number of single-bit persistent ECC errors.");
+        _eccDbeAgg = C("DCGM_FI_DEV_ECC_DBE_AGG_TOTAL", "Total number of double-bit persistent ECC errors.");
+        _grActive = G("DCGM_FI_PROF_GR_ENGINE_ACTIVE", "Ratio of time the graphics engine is active.");
+        _tensorActive = G("DCGM_FI_PROF_PIPE_TENSOR_ACTIVE", "Ratio of cycles any tensor pipe is active.");
+        _dramActive = G("DCGM_FI_PROF_DRAM_ACTIVE", "Ratio of cycles the device memory interface is active sending or receiving data.");
+        _pcieTx = G("DCGM_FI_PROF_PCIE_TX_BYTES", "The rate of data transmitted over the PCIe bus - including both protocol headers and data payloads - in bytes per second.");
+        _pcieRx = G("DCGM_FI_PROF_PCIE_RX_BYTES", "The rate of data received over the PCIe bus - including both protocol headers and data payloads - in bytes per second.");
+        _nvlinkTx = G("DCGM_FI_PROF_NVLINK_TX_BYTES", "The rate of data transmitted over NVLink, in bytes per second.");
+        _nvlinkRx = G("DCGM_FI_PROF_NVLINK_RX_BYTES", "The rate of data received over NVLink, in bytes per second.");
     }
 
     /// <summary>The dcgm-exporter family names this class writes (for documentation tests).</summary>
@@ -75,18 +105,20 @@ internal sealed class DcgmCompatibleSeries : ISnapshotSeries
         "DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION", "DCGM_FI_DEV_SM_CLOCK", "DCGM_FI_DEV_MEM_CLOCK",
         "DCGM_FI_DEV_PCIE_REPLAY_COUNTER", "DCGM_FI_DEV_XID_ERRORS", "DCGM_FI_DEV_CORRECTABLE_REMAPPED_ROWS",
         "DCGM_FI_DEV_UNCORRECTABLE_REMAPPED_ROWS", "DCGM_FI_DEV_ROW_REMAP_FAILURE", "DCGM_FI_DEV_FAN_SPEED",
+        "DCGM_FI_DEV_ECC_SBE_VOL_TOTAL", "DCGM_FI_DEV_ECC_DBE_VOL_TOTAL", "DCGM_FI_DEV_ECC_SBE_AGG_TOTAL",
+        "DCGM_FI_DEV_ECC_DBE_AGG_TOTAL", "DCGM_FI_PROF_GR_ENGINE_ACTIVE", "DCGM_FI_PROF_PIPE_TENSOR_ACTIVE",
+        "DCGM_FI_PROF_DRAM_ACTIVE", "DCGM_FI_PROF_PCIE_TX_BYTES", "DCGM_FI_PROF_PCIE_RX_BYTES",
+        "DCGM_FI_PROF_NVLINK_TX_BYTES", "DCGM_FI_PROF_NVLINK_RX_BYTES",
     ];
 
-    public void Apply(HostSnapshot snapshot) => Apply(snapshot.Gpu, _hostname);
-
-    private void Apply(GpuSample? sample, string hostname)
+    public void Apply(HostSnapshot snapshot)
     {
-        if (sample is null)
+        if (snapshot.Gpu is not { } sample)
         {
             return;
         }
 
-        const double MiB = 1024 * 1024;
+        IReadOnlyList<XidCount>? xids = null;
         foreach (var r in sample.Gpus)
         {
             if (!r.Up)
@@ -95,38 +127,124 @@ internal sealed class DcgmCompatibleSeries : ISnapshotSeries
             }
 
             var id = r.Identity;
-            string[] l =
-            [
-                id.Index.ToString(CultureInfo.InvariantCulture),
-                id.Uuid,
-                "nvidia" + (id.MinorNumber ?? id.Index).ToString(CultureInfo.InvariantCulture),
-                id.Name,
-                hostname,
-                id.PciBusId,
-                sample.DriverVersion ?? "",
-            ];
-            _util.Set(r.UtilizationRatio * 100, l);
-            _memCopyUtil.Set(r.MemoryControllerUtilizationRatio * 100, l);
-            _encUtil.Set(r.EncoderUtilizationRatio * 100, l);
-            _decUtil.Set(r.DecoderUtilizationRatio * 100, l);
-            _fbUsed.Set(r.MemoryUsedBytes / MiB, l);
-            _fbFree.Set(r.MemoryFreeBytes / MiB, l);
-            _fbReserved.Set(r.MemoryReservedBytes / MiB, l);
-            _gpuTemp.Set(r.TemperatureCelsius, l);
-            _memTemp.Set(r.MemoryTemperatureCelsius, l);
+            var gpu = id.Index.ToString(CultureInfo.InvariantCulture);
+            string[] l = [gpu, id.Uuid, "nvidia" + gpu, id.Name, _hostname, id.PciBusId, sample.DriverVersion ?? ""];
+            _util.Set(Percent(r.UtilizationRatio), l);
+            _memCopyUtil.Set(Percent(r.MemoryControllerUtilizationRatio), l);
+            _encUtil.Set(Percent(r.EncoderUtilizationRatio), l);
+            _decUtil.Set(Percent(r.DecoderUtilizationRatio), l);
+            _fbUsed.Set(MiB(r.MemoryUsedBytes), l);
+            _fbFree.Set(MiB(r.MemoryFreeBytes), l);
+            _fbReserved.Set(MiB(r.MemoryReservedBytes), l);
+            _gpuTemp.Set(Whole(r.TemperatureCelsius), l);
+            _memTemp.Set(Whole(r.MemoryTemperatureCelsius), l);
             _power.Set(r.PowerUsageWatts, l);
             _powerLimit.Set(r.PowerLimitWatts, l);
-            _energy.Set(r.EnergyConsumedJoules * 1000, l);
-            _smClock.Set(r.ClocksHz.TryGetValue(GpuClock.Sm, out var sm) ? sm / 1e6 : null, l);
-            _memClock.Set(r.ClocksHz.TryGetValue(GpuClock.Memory, out var mem) ? mem / 1e6 : null, l);
+            _energy.Set(Whole(r.EnergyConsumedJoules * 1000), l);
+            _smClock.Set(r.ClocksHz.TryGetValue(GpuClock.Sm, out var sm) ? Whole(sm / 1e6) : null, l);
+            _memClock.Set(r.ClocksHz.TryGetValue(GpuClock.Memory, out var mem) ? Whole(mem / 1e6) : null, l);
             _pcieReplay.Set(r.PcieReplayCount, l);
             _remapCorr.Set(r.RemappedRowsCorrectable, l);
             _remapUnc.Set(r.RemappedRowsUncorrectable, l);
             _remapFailure.Set(r.RowRemapFailed is null ? null : r.RowRemapFailed.Value ? 1 : 0, l);
-            _fan.Set(r.Fans.Count > 0 ? r.Fans[0].Ratio * 100 : null, l);
+            _fan.Set(r.Fans.Count > 0 ? Percent(r.Fans[0].Ratio) : null, l);
+            _eccSbeVol.Set(r.EccVolatileCorrected, l);
+            _eccDbeVol.Set(r.EccVolatileUncorrected, l);
+            _eccSbeAgg.Set(r.EccAggregateCorrected, l);
+            _eccDbeAgg.Set(r.EccAggregateUncorrected, l);
+            _grActive.Set(r.GraphicsEngineActiveRatio, l);
+            _tensorActive.Set(r.TensorActiveRatio, l);
+            _dramActive.Set(r.DramActiveRatio, l);
+            _pcieTx.Set(Whole(r.PcieTransmitBytesPerSecond), l);
+            _pcieRx.Set(Whole(r.PcieReceiveBytesPerSecond), l);
+            _nvlinkTx.Set(Whole(r.NvlinkTransmitBytesPerSecond), l);
+            _nvlinkRx.Set(Whole(r.NvlinkReceiveBytesPerSecond), l);
 
-            var last = sample.Xids.Where(x => x.Uuid == id.Uuid).OrderByDescending(x => x.LastSeen).FirstOrDefault();
-            _xid.Set(last.Uuid is null ? 0 : last.Xid, l);
+            // The last XID of the GPU (NVML events or the kernel log), as DCGM keeps it; 0 "No Error" before any.
+            xids ??= snapshot.AllXids;
+            var last = 0UL;
+            var lastSeen = DateTimeOffset.MinValue;
+            foreach (var x in xids)
+            {
+                if (x.Uuid == id.Uuid && x.LastSeen >= lastSeen)
+                {
+                    (last, lastSeen) = (x.Xid, x.LastSeen);
+                }
+            }
+
+            _xid.Set(last, [.. l, last.ToString(CultureInfo.InvariantCulture), DcgmXidMessages.Describe(last)]);
         }
     }
+
+    /// <summary>A ratio read from an integer percentage, back as that integer (0.56 × 100 is 56.00000000000001).</summary>
+    private static double? Percent(double? ratio) => ratio is { } r ? Math.Round(r * 100) : null;
+
+    /// <summary>Bytes in whole MiB, floored as DCGM reports framebuffer sizes.</summary>
+    private static double? MiB(ulong? bytes) => bytes is { } b ? (double)(b / (1024 * 1024)) : null;
+
+    private static double? Whole(double? value) => value is { } v ? Math.Round(v) : null;
+}
+
+/// <summary>
+/// NVIDIA's short texts for the common XIDs (its XID catalogue), as dcgm-exporter prints them in the
+/// <c>err_msg</c> label of <c>DCGM_FI_DEV_XID_ERRORS</c>; other codes get a generic text. Bounded: the label takes
+/// one of these values per GPU.
+/// </summary>
+internal static class DcgmXidMessages
+{
+    public const string Unknown = "Unknown Error";
+
+    public static string Describe(ulong xid) => xid switch
+    {
+        0 => "No Error",
+        8 => "GPU stopped processing",
+        13 => "Graphics Engine Exception",
+        31 => "GPU memory page fault",
+        32 => "Invalid or corrupted push buffer stream",
+        38 => "Driver firmware error",
+        43 => "GPU stopped processing",
+        44 => "Graphics Engine fault during context switch",
+        45 => "Preemptive cleanup, due to previous errors -- Most likely to see when running multiple cuda",
+        48 => "Double Bit ECC Error",
+        54 => "Auxiliary power is not connected to the GPU board",
+        56 => "Display Engine error",
+        57 => "Error programming video memory interface",
+        58 => "Unstable video memory interface detected",
+        61 => "Internal micro-controller breakpoint/warning",
+        62 => "Internal micro-controller halt",
+        63 => "ECC page retirement or row remapping recording event",
+        64 => "ECC page retirement or row remapper recording failure",
+        68 => "NVDEC0 Exception",
+        69 => "Graphics Engine class error",
+        74 => "NVLINK Error",
+        79 => "GPU has fallen off the bus",
+        80 => "Corrupted data sent to GPU",
+        81 => "VGA Subsystem Error",
+        92 => "High single-bit ECC error rate",
+        93 => "Non-fatal violation of provisioned InfoROM wear limit",
+        94 => "Contained ECC error",
+        95 => "Uncontained ECC error",
+        109 => "Context Switch Timeout Error",
+        110 => "Security Fault Error",
+        119 => "GSP RPC Timeout",
+        120 => "GSP Error",
+        121 => "C2C Link Error",
+        122 => "SPI PMU RPC Read Failure",
+        123 => "SPI PMU RPC Write Failure",
+        124 => "SPI PMU RPC Erase Failure",
+        125 => "Inforom FS Failure",
+        136 => "ALI Training Fail",
+        137 => "NVLink Privilege Error",
+        140 => "Unrecovered ECC Error",
+        143 => "GPU Initialization Failure",
+        154 => "GPU Recovery Action Changed",
+        155 => "NVLINK: SW Defined Error",
+        156 => "Resource Retirement Event",
+        157 => "Resource Retirement Failure",
+        158 => "GPU Fatal Timeout",
+        167 => "PCIE Fatal Timeout",
+        171 => "Uncorrectable DRAM Error",
+        172 => "Uncorrectable SRAM Error",
+        _ => Unknown,
+    };
 }

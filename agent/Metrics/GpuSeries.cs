@@ -44,6 +44,13 @@ internal sealed class GpuSeries : ISnapshotSeries
     private readonly TrackedGauge _remapped;
     private readonly TrackedGauge _remapPending;
     private readonly TrackedGauge _remapFailed;
+    private readonly TrackedGauge _grActive;
+    private readonly TrackedGauge _tensorActive;
+    private readonly TrackedGauge _dramActive;
+    private readonly TrackedGauge _pcieTx;
+    private readonly TrackedGauge _pcieRx;
+    private readonly TrackedGauge _nvlinkTx;
+    private readonly TrackedGauge _nvlinkRx;
     private readonly TrackedCounter _xidTotal;
     private readonly TrackedGauge _xidLast;
     private readonly TrackedGauge _kernelLogUp;
@@ -91,6 +98,14 @@ internal sealed class GpuSeries : ISnapshotSeries
         _remapped = f.Gauge("vasthost_gpu_remapped_rows", "Memory rows remapped, by error_type: correctable, uncorrectable.", "gpu", "uuid", "error_type");
         _remapPending = f.Gauge("vasthost_gpu_row_remap_pending", "1 when a row remap waits for a GPU reset.", g);
         _remapFailed = f.Gauge("vasthost_gpu_row_remap_failed", "1 when a row remap has failed.", g);
+        // NVML GPM (Hopper and newer), over the last sampling interval; absent where the GPU or driver has no GPM.
+        _grActive = f.Gauge("vasthost_gpu_graphics_engine_active_ratio", "Fraction of the last sampling interval the graphics engine was active (NVML GPM).", g);
+        _tensorActive = f.Gauge("vasthost_gpu_tensor_active_ratio", "Fraction of the last sampling interval any tensor pipe was active (NVML GPM).", g);
+        _dramActive = f.Gauge("vasthost_gpu_dram_active_ratio", "Fraction of the last sampling interval the device memory interface was active (NVML GPM).", g);
+        _pcieTx = f.Gauge("vasthost_gpu_pcie_transmit_bytes_per_second", "PCIe traffic from the GPU over the last sampling interval, headers included (NVML GPM).", g);
+        _pcieRx = f.Gauge("vasthost_gpu_pcie_receive_bytes_per_second", "PCIe traffic to the GPU over the last sampling interval, headers included (NVML GPM).", g);
+        _nvlinkTx = f.Gauge("vasthost_gpu_nvlink_transmit_bytes_per_second", "NVLink traffic from the GPU over the last sampling interval, all links (NVML GPM).", g);
+        _nvlinkRx = f.Gauge("vasthost_gpu_nvlink_receive_bytes_per_second", "NVLink traffic to the GPU over the last sampling interval, all links (NVML GPM).", g);
         _xidTotal = f.Counter("vasthost_gpu_xid_errors_total", "XID errors since the agent started, by XID code, from NVML events and the kernel log (an XID both report counts once).", "gpu", "uuid", "xid");
         _xidLast = f.Gauge("vasthost_gpu_xid_last_timestamp_seconds", "Unix time of the last XID error with this code.", "gpu", "uuid", "xid");
 
@@ -221,6 +236,13 @@ internal sealed class GpuSeries : ISnapshotSeries
             _remapped.Set(r.RemappedRowsUncorrectable, gpu, uuid, "uncorrectable");
             _remapPending.Set(Bool(r.RowRemapPending), gpu, uuid);
             _remapFailed.Set(Bool(r.RowRemapFailed), gpu, uuid);
+            _grActive.Set(r.GraphicsEngineActiveRatio, gpu, uuid);
+            _tensorActive.Set(r.TensorActiveRatio, gpu, uuid);
+            _dramActive.Set(r.DramActiveRatio, gpu, uuid);
+            _pcieTx.Set(r.PcieTransmitBytesPerSecond, gpu, uuid);
+            _pcieRx.Set(r.PcieReceiveBytesPerSecond, gpu, uuid);
+            _nvlinkTx.Set(r.NvlinkTransmitBytesPerSecond, gpu, uuid);
+            _nvlinkRx.Set(r.NvlinkReceiveBytesPerSecond, gpu, uuid);
         }
     }
 

@@ -21,8 +21,15 @@ public sealed class MetricsOptions
     /// <summary>Also export core GPU readings under dcgm-exporter's names and labels (DCGM_FI_DEV_*).</summary>
     public bool DcgmCompatible { get; set; }
 
-    /// <summary>Value of the <c>Hostname</c> label on dcgm-compatible series; empty means this machine's host name.</summary>
+    /// <summary>Value of the host-name label on dcgm-compatible series; empty means this machine's host name.</summary>
     public string Hostname { get; set; } = "";
+
+    /// <summary>
+    /// Name of the host-name label on dcgm-compatible series: <c>Hostname</c> as released dcgm-exporter versions print
+    /// it, or <c>hostname</c> as its newer versions do (dashboards and rules written for either then match).
+    /// </summary>
+    [AllowedValues("Hostname", "hostname", ErrorMessage = "must be Hostname (released dcgm-exporter versions) or hostname (newer ones)")]
+    public string DcgmHostnameLabel { get; set; } = "Hostname";
 
     /// <summary>
     /// A web configuration file in the Prometheus exporter-toolkit format (the file node_exporter's

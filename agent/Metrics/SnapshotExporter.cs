@@ -52,7 +52,7 @@ public sealed class SnapshotExporter : IDisposable
 
         if (o.DcgmCompatible)
         {
-            series.Add(new DcgmCompatibleSeries(_factory, hostname));
+            series.Add(new DcgmCompatibleSeries(_factory, hostname, o.DcgmHostnameLabel));
         }
 
         _series = series;

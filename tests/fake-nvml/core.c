@@ -9,6 +9,7 @@ state_t g_st;
 int g_refcount;
 unsigned long long g_calls, g_init_calls;
 struct nvmlDevice_st g_devs[MAX_GPUS];
+unsigned int g_gpm_live;
 static energy_t g_energy[MAX_GPUS];
 static struct timespec g_t0;
 
@@ -64,7 +65,7 @@ void write_stats(void)
     FILE *f = fopen(tmp, "w");
     if (!f)
         return;
-    fprintf(f, "calls=%llu\ninit_calls=%llu\n", g_calls, g_init_calls);
+    fprintf(f, "calls=%llu\ninit_calls=%llu\ngpm_samples=%u\n", g_calls, g_init_calls, g_gpm_live);
     if (fclose(f) != 0) {
         unlink(tmp);
         return;
@@ -325,4 +326,24 @@ long long now_us_realtime(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (long long)ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
+}
+
+/* a GPM value as the state file set it or derived from the other readings; 0 when NVML would say NOT_SUPPORTED */
+int eff_gpm(const gpu_t *g, unsigned int i, unsigned int which, double *out)
+{
+    if (which >= GPM_N)
+        return 0;
+    if (g->gpm_set & (1u << which)) {
+        *out = g->gpm_val[which];
+        return 1;
+    }
+    switch (which) {
+    case GPM_GRAPHICS_UTIL:
+    case GPM_SM_UTIL: *out = (double)eff_util_gpu(g, i); return 1;
+    case GPM_TENSOR_UTIL: *out = (double)eff_util_gpu(g, i) / 2.0; return 1;
+    case GPM_DRAM_UTIL: *out = (double)eff_util_mem(g, i); return 1;
+    case GPM_PCIE_TX: *out = 100.0 * (double)(i + 1); return 1;
+    case GPM_PCIE_RX: *out = 200.0 * (double)(i + 1); return 1;
+    default: return 0; /* NVLink: only where the state file sets it */
+    }
 }

@@ -172,6 +172,49 @@ _Static_assert(offsetof(nvmlFieldValue_t, valueType) == 24, "nvmlFieldValue_t.va
 _Static_assert(offsetof(nvmlFieldValue_t, nvmlReturn) == 28, "nvmlFieldValue_t.nvmlReturn");
 _Static_assert(offsetof(nvmlFieldValue_t, value) == 32, "nvmlFieldValue_t.value");
 
+/* GPM (GPU Performance Monitoring) */
+typedef struct nvmlGpmSample_st *nvmlGpmSample_t;
+
+#define NVML_GPM_METRIC_MAX 333
+#define NVML_GPM_METRICS_GET_VERSION 1
+#define NVML_GPM_SUPPORT_VERSION 1
+
+typedef struct {
+    unsigned int version;
+    unsigned int isSupportedDevice;
+} nvmlGpmSupport_t;
+
+typedef struct {
+    unsigned int metricId;
+    nvmlReturn_t nvmlReturn;
+    double value;
+    struct {
+        char *shortName;
+        char *longName;
+        char *unit;
+    } metricInfo;
+} nvmlGpmMetric_t;
+
+typedef struct {
+    unsigned int version;
+    unsigned int numMetrics;
+    nvmlGpmSample_t sample1;
+    nvmlGpmSample_t sample2;
+    nvmlGpmMetric_t metrics[NVML_GPM_METRIC_MAX];
+} nvmlGpmMetricsGet_t;
+
+_Static_assert(sizeof(nvmlGpmSupport_t) == 8, "nvmlGpmSupport_t size");
+_Static_assert(offsetof(nvmlGpmSupport_t, isSupportedDevice) == 4, "nvmlGpmSupport_t.isSupportedDevice");
+_Static_assert(sizeof(nvmlGpmMetric_t) == 40, "nvmlGpmMetric_t size");
+_Static_assert(offsetof(nvmlGpmMetric_t, nvmlReturn) == 4, "nvmlGpmMetric_t.nvmlReturn");
+_Static_assert(offsetof(nvmlGpmMetric_t, value) == 8, "nvmlGpmMetric_t.value");
+_Static_assert(offsetof(nvmlGpmMetric_t, metricInfo) == 16, "nvmlGpmMetric_t.metricInfo");
+_Static_assert(sizeof(nvmlGpmMetricsGet_t) == 13344, "nvmlGpmMetricsGet_t size");
+_Static_assert(offsetof(nvmlGpmMetricsGet_t, numMetrics) == 4, "nvmlGpmMetricsGet_t.numMetrics");
+_Static_assert(offsetof(nvmlGpmMetricsGet_t, sample1) == 8, "nvmlGpmMetricsGet_t.sample1");
+_Static_assert(offsetof(nvmlGpmMetricsGet_t, sample2) == 16, "nvmlGpmMetricsGet_t.sample2");
+_Static_assert(offsetof(nvmlGpmMetricsGet_t, metrics) == 24, "nvmlGpmMetricsGet_t.metrics");
+
 #define NVML_TEMPERATURE_GPU 0
 #define NVML_TEMPERATURE_THRESHOLD_SHUTDOWN 0
 #define NVML_TEMPERATURE_THRESHOLD_SLOWDOWN 1
@@ -207,6 +250,20 @@ _Static_assert(offsetof(nvmlFieldValue_t, value) == 32, "nvmlFieldValue_t.value"
 #define FN_MAX 96
 #define LINE_MAX_LEN 4096
 #define RACY_MS 50.0
+#define MAX_GPM_SAMPLES 256
+
+/* GPM metrics the fake knows (gpu_t.gpm_val index; gpm_set bit = 1 << index) */
+enum {
+    GPM_GRAPHICS_UTIL,  /* metric 1, %: default util_gpu */
+    GPM_SM_UTIL,        /* metric 2, %: default util_gpu */
+    GPM_TENSOR_UTIL,    /* metric 5 (any tensor), %: default util_gpu / 2 */
+    GPM_DRAM_UTIL,      /* metric 10, %: default util_mem */
+    GPM_PCIE_TX,        /* metric 20, MiB/s: default 100 * (i + 1) */
+    GPM_PCIE_RX,        /* metric 21, MiB/s: default 200 * (i + 1) */
+    GPM_NVLINK_RX,      /* metric 60, MiB/s: NOT_SUPPORTED unless set */
+    GPM_NVLINK_TX,      /* metric 61, MiB/s: NOT_SUPPORTED unless set */
+    GPM_N
+};
 
 typedef struct {
     char fn[FN_MAX];
@@ -266,6 +323,9 @@ typedef struct {
     unsigned int nproc;
     proc_entry_t procs[MAX_PROCS];
     int lost, reset_required;
+    int gpm;                 /* nvmlGpmQueryDeviceSupport's isSupportedDevice */
+    unsigned int gpm_set;    /* GPM values the state file set (bit per GPM_* index) */
+    double gpm_val[GPM_N];
     char unsupported[LIST_MAX];
     unsigned int nerr;
     err_entry_t errs[MAX_ERRS];
@@ -310,6 +370,15 @@ typedef struct {
     double last_t;
 } energy_t;
 
+struct nvmlGpmSample_st {
+    int in_use;
+    int taken;               /* nvmlGpmSampleGet filled it */
+    unsigned int gpu;
+    double t_ms;             /* monotonic time of the sample */
+    unsigned int supported;  /* bit per GPM_* value available */
+    double val[GPM_N];
+};
+
 /* ------------------------------------------------------------------------- */
 /* Shared between the files (hidden)                                          */
 /* ------------------------------------------------------------------------- */
@@ -322,6 +391,7 @@ extern state_t g_st;
 extern int g_refcount;
 extern unsigned long long g_calls, g_init_calls;
 extern struct nvmlDevice_st g_devs[MAX_GPUS];
+extern unsigned int g_gpm_live; /* GPM samples allocated and not freed */
 
 double mono_ms(void);
 void sleep_ms(double ms);
@@ -340,6 +410,7 @@ unsigned int eff_temp(const gpu_t *g, unsigned int i);
 unsigned int eff_power(const gpu_t *g, unsigned int i);
 unsigned int eff_clock(const gpu_t *g, unsigned int i, unsigned int type);
 unsigned long long eff_energy(const gpu_t *g, unsigned int i);
+int eff_gpm(const gpu_t *g, unsigned int i, unsigned int which, double *out);
 long long now_us_realtime(void);
 
 /* state_file.c */

@@ -60,6 +60,20 @@ static int parse_u32(const char *s, unsigned int *out)
     return 1;
 }
 
+/* a finite, non-negative decimal number ("37", "37.5") */
+static int parse_double(const char *s, double *out)
+{
+    if (!((*s >= '0' && *s <= '9') || *s == '.'))
+        return 0;
+    errno = 0;
+    char *end = NULL;
+    double v = strtod(s, &end);
+    if (errno != 0 || end == s || *end != '\0' || !isfinite(v))
+        return 0;
+    *out = v;
+    return 1;
+}
+
 static int parse_int(const char *s, int *out)
 {
     unsigned long long v;
@@ -288,6 +302,7 @@ static void apply_gpu_key(gpu_t *g, const char *f, const char *val)
     U64("ecc_vol_uncorr", ecc[1][0])
     U64("ecc_agg_corr", ecc[0][1])
     U64("ecc_agg_uncorr", ecc[1][1])
+    INT("gpm", gpm)
     INT("lost", lost)
     INT("reset_required", reset_required)
 
@@ -304,6 +319,22 @@ static void apply_gpu_key(gpu_t *g, const char *f, const char *val)
         else if (parse_u64(val, &ull)) {
             g->energy_mj = ull;
             g->set |= S_ENERGY;
+        }
+        return;
+    }
+    if (strncmp(f, "gpm_", 4) == 0) {
+        static const char *const names[GPM_N] = {"graphics_util", "sm_util", "tensor_util", "dram_util",
+                                                 "pcie_tx", "pcie_rx", "nvlink_rx", "nvlink_tx"};
+        for (unsigned int k = 0; k < GPM_N; k++) {
+            if (strcmp(f + 4, names[k]) != 0)
+                continue;
+            double d;
+            if (*val == '\0')
+                g->gpm_set &= ~(1u << k);
+            else if (parse_double(val, &d)) {
+                g->gpm_val[k] = d;
+                g->gpm_set |= 1u << k;
+            }
         }
         return;
     }

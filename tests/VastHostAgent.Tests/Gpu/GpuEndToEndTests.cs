@@ -357,7 +357,7 @@ public sealed class GpuEndToEndTests
         Assert.Equal("NVIDIA H100 80GB HBM3", util.Label("modelName"));
         Assert.Equal("test-rig", util.Label("Hostname"));
         Assert.Equal("nvidia0", util.Label("device"));
-        Assert.Equal(42760404992 / 1048576.0, m.Value("DCGM_FI_DEV_FB_USED", ("UUID", Gpu0)));
+        Assert.Equal(Math.Floor(42760404992 / 1048576.0), m.Value("DCGM_FI_DEV_FB_USED", ("UUID", Gpu0))); // whole MiB, as DCGM
         Assert.Equal(71, m.Value("DCGM_FI_DEV_GPU_TEMP", ("UUID", Gpu0)));
         Assert.Equal(612.345, m.Value("DCGM_FI_DEV_POWER_USAGE", ("UUID", Gpu0)));
         Assert.Equal(123456789, m.Value("DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION", ("UUID", Gpu0)));

@@ -89,6 +89,59 @@ public sealed class NvmlLayoutTests
     }
 
     [Fact]
+    public void GpmSupport_is_8_bytes_with_version_1()
+    {
+        Assert.Equal(8, Unsafe.SizeOf<Nvml.GpmSupport>());
+        Assert.Equal(0, Offset<Nvml.GpmSupport>(nameof(Nvml.GpmSupport.Version)));
+        Assert.Equal(4, Offset<Nvml.GpmSupport>(nameof(Nvml.GpmSupport.IsSupportedDevice)));
+        Assert.Equal(1u, Nvml.GpmSupportVersion);
+    }
+
+    [Fact]
+    public void GpmMetric_is_40_bytes_with_value_at_8_and_metricInfo_at_16()
+    {
+        Assert.Equal(40, Unsafe.SizeOf<Nvml.GpmMetric>());
+        var m = default(Nvml.GpmMetric);
+        Assert.Equal(0, FieldOffset(ref m, ref Unsafe.As<Nvml.GpmMetricId, byte>(ref m.MetricId)));
+        Assert.Equal(4, FieldOffset(ref m, ref Unsafe.As<Nvml.Return, byte>(ref m.NvmlReturn)));
+        Assert.Equal(8, FieldOffset(ref m, ref Unsafe.As<double, byte>(ref m.Value)));
+        Assert.Equal(16, FieldOffset(ref m, ref Unsafe.As<nint, byte>(ref m.ShortName)));
+        Assert.Equal(24, FieldOffset(ref m, ref Unsafe.As<nint, byte>(ref m.LongName)));
+        Assert.Equal(32, FieldOffset(ref m, ref Unsafe.As<nint, byte>(ref m.Unit)));
+    }
+
+    [Fact]
+    public void GpmMetricsGet_is_13344_bytes_with_333_metrics_at_24()
+    {
+        Assert.Equal(333, Nvml.GpmMetricMax);
+        Assert.Equal(1u, Nvml.GpmMetricsGetVersion);
+        Assert.Equal(13_344, Unsafe.SizeOf<Nvml.GpmMetricsGet>());
+        Assert.Equal(333 * 40, Unsafe.SizeOf<Nvml.GpmMetricArray>());
+        var g = new Nvml.GpmMetricsGet();
+        Assert.Equal(0, FieldOffset(ref g, ref Unsafe.As<uint, byte>(ref g.Version)));
+        Assert.Equal(4, FieldOffset(ref g, ref Unsafe.As<uint, byte>(ref g.NumMetrics)));
+        Assert.Equal(8, FieldOffset(ref g, ref Unsafe.As<nint, byte>(ref g.Sample1)));
+        Assert.Equal(16, FieldOffset(ref g, ref Unsafe.As<nint, byte>(ref g.Sample2)));
+        Assert.Equal(24, FieldOffset(ref g, ref Unsafe.As<Nvml.GpmMetric, byte>(ref g.Metrics[0])));
+        Assert.Equal(24 + (332 * 40), FieldOffset(ref g, ref Unsafe.As<Nvml.GpmMetric, byte>(ref g.Metrics[332])));
+    }
+
+    [Fact]
+    public void Gpm_metric_ids_match_nvml_h()
+    {
+        Assert.Equal(1u, (uint)Nvml.GpmMetricId.GraphicsUtil);
+        Assert.Equal(2u, (uint)Nvml.GpmMetricId.SmUtil);
+        Assert.Equal(3u, (uint)Nvml.GpmMetricId.SmOccupancy);
+        Assert.Equal(5u, (uint)Nvml.GpmMetricId.AnyTensorUtil);
+        Assert.Equal(7u, (uint)Nvml.GpmMetricId.HmmaTensorUtil);
+        Assert.Equal(10u, (uint)Nvml.GpmMetricId.DramBwUtil);
+        Assert.Equal(20u, (uint)Nvml.GpmMetricId.PcieTxPerSec);
+        Assert.Equal(21u, (uint)Nvml.GpmMetricId.PcieRxPerSec);
+        Assert.Equal(60u, (uint)Nvml.GpmMetricId.NvlinkTotalRxPerSec);
+        Assert.Equal(61u, (uint)Nvml.GpmMetricId.NvlinkTotalTxPerSec);
+    }
+
+    [Fact]
     public void Statvfs_matches_glibc_x86_64_112_bytes()
     {
         Assert.Equal(112, Unsafe.SizeOf<Libc.StatVfs>());
@@ -111,4 +164,8 @@ public sealed class NvmlLayoutTests
     }
 
     private static int Offset<T>(string field) where T : struct => (int)Marshal.OffsetOf<T>(field);
+
+    /// <summary>The byte offset of a field within <paramref name="value"/> (also for inline arrays, which Marshal does not lay out).</summary>
+    private static int FieldOffset<T>(ref T value, ref byte field) where T : struct =>
+        (int)Unsafe.ByteOffset(ref Unsafe.As<T, byte>(ref value), ref field);
 }

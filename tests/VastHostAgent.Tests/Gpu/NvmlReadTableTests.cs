@@ -173,7 +173,7 @@ public sealed unsafe partial class NvmlReadTableTests
     /// <summary>All versioned exports present (as the fake has them), each absent in turn, and all absent.</summary>
     private static List<(string Name, NvmlExports Exports)> ExportConfigurations()
     {
-        var all = new NvmlExports(true, true, true, true, true, true, true, true, true, true, true, true);
+        var all = new NvmlExports(true, true, true, true, true, true, true, true, true, true, true, true, true);
         var configurations = new List<(string, NvmlExports)> { ("all exports", all), ("no versioned exports", default) };
         foreach (var flag in typeof(NvmlExports).GetProperties().Where(p => p.PropertyType == typeof(bool)))
         {

@@ -39,6 +39,7 @@ public sealed partial class ConfigurationTests
         { "duplicate key", """{ "agent": { "sampleInterval": "00:00:05", "sampleInterval": "00:00:06" } }""", "duplicate key" },
         { "state directory relative", """{ "agent": { "stateDirectory": "state" } }""", "agent.stateDirectory: must be an absolute path (got 'state')" },
         { "management without vast", """{ "management": { "enabled": true } }""", "management.enabled: needs vast.enabled=true" },
+        { "dcgm host-name label spelt otherwise", """{ "metrics": { "dcgmHostnameLabel": "HOSTNAME" } }""", "metrics.dcgmHostnameLabel: must be Hostname (released dcgm-exporter versions) or hostname (newer ones) (got 'HOSTNAME')" },
         { "unknown role", """{ "agent": { "role": "boss" } }""", "agent.role: must be standalone, rig or controller (got 'boss')" },
         { "rig with the Vast API", """{ "agent": { "role": "rig" }, "vast": { "enabled": true } }""", "vast.enabled: agent.role is rig: a rig agent holds no API key" },
         { "controller without the Vast API", """{ "agent": { "role": "controller" } }""", "agent.role: controller manages the account through the Vast API" },

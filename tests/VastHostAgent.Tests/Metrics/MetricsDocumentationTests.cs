@@ -23,6 +23,9 @@ public sealed partial class MetricsDocumentationTests
             ["gpu.0.remap_corr"] = "1",
             ["gpu.0.mem_temp"] = "80",
             ["gpu.0.temp_mem_max"] = "95",
+            ["gpu.0.gpm"] = "1",              // the GPM series (profiling figures) too
+            ["gpu.0.gpm_nvlink_tx"] = "10",
+            ["gpu.0.gpm_nvlink_rx"] = "20",
             ["gpu.1.lost"] = "0",
             ["error.nvmlDeviceGetPcieReplayCounter"] = "999",
         });
@@ -32,8 +35,10 @@ public sealed partial class MetricsDocumentationTests
         state.InjectXid(0, 43);
         await agent.ScrapeUntilAsync(e => e.Value("vasthost_kernel_log_up") == 1, "the kernel log open");
         File.AppendAllText(Path.Combine(agent.WorkDirectory, "kmsg"), "4,1,1,-;NVRM: Xid (PCI:0000:01:00): 79, pid=1, name=python, GPU has fallen off the bus.\n");
-        var m = await agent.ScrapeUntilAsync(e => e.Named("vasthost_gpu_xid_errors_total").Any() && e.Named("vasthost_gpu_kernel_xid_errors_total").Any(), "an XID from NVML and one from the kernel log");
+        var m = await agent.ScrapeUntilAsync(e => e.Named("vasthost_gpu_xid_errors_total").Any() && e.Named("vasthost_gpu_kernel_xid_errors_total").Any() && e.Named("DCGM_FI_PROF_NVLINK_RX_BYTES").Any(), "an XID from NVML and one from the kernel log, and GPM figures");
 
+        // Every dcgm-compatible family is in this scrape (but the replay counter, whose NVML call fails here), so its type is checked too.
+        Assert.All(DcgmCompatibleSeries.Names.Where(n => n != "DCGM_FI_DEV_PCIE_REPLAY_COUNTER"), name => Assert.True(m.Samples.Any(s => s.Name == name), name + " is not in the scrape"));
         AssertDocumented(m);
     }
 
