@@ -123,7 +123,7 @@ public sealed partial class NvmlGpmInProcessTests(ITestOutputHelper output)
     {
         // The same two GPUs with and without GPM: a cycle costs the same managed allocations (the 13 KB metrics
         // buffer is allocated once per sampler, the samples are NVML's and reused).
-        (long Bytes, double Microseconds) PerCycle(string gpm)
+        long PerCycle(string gpm)
         {
             Setup("gpm-alloc-" + gpm, new Dictionary<string, string>(HopperAndAda) { ["gpu.0.gpm"] = gpm, ["gpu.1.gpm"] = gpm });
             SetNativeEnvironment("FAKE_NVML_STATS", ""); // no stats file rewritten at every call: the timing is the sampler's and the fake's
@@ -134,24 +134,22 @@ public sealed partial class NvmlGpmInProcessTests(ITestOutputHelper output)
             }
 
             var least = long.MaxValue;
-            var times = new List<double>();
             for (var i = 0; i < 51; i++)
             {
                 var before = GC.GetAllocatedBytesForCurrentThread();
-                var start = System.Diagnostics.Stopwatch.GetTimestamp();
                 var sample = telemetry.Sample();
-                times.Add(System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalMicroseconds);
                 least = Math.Min(least, GC.GetAllocatedBytesForCurrentThread() - before);
                 Assert.Equal(gpm == "1", sample.Gpus[1].TensorActiveRatio is not null);
             }
 
-            return (least, times.Order().ElementAt(times.Count / 2));
+            return least;
         }
 
+        // Bytes, not time: the cycle's speed is a benchmark figure (scripts/bench.sh), never a unit test's.
         var without = PerCycle("0");
         var with = PerCycle("1");
-        output.WriteLine($"2-GPU cycle against the fake: {without.Bytes} B, {without.Microseconds:F0} us without GPM; {with.Bytes} B, {with.Microseconds:F0} us with GPM (median)");
-        Assert.True(with.Bytes <= without.Bytes + 64, $"a cycle allocates {with.Bytes} bytes with GPM, {without.Bytes} without");
+        output.WriteLine($"2-GPU cycle against the fake: {without} B without GPM, {with} B with GPM (least of 51 cycles)");
+        Assert.True(with <= without + 64, $"a cycle allocates {with} bytes with GPM, {without} without");
     }
 
     private static NvmlGpuTelemetry Telemetry() =>
