@@ -184,9 +184,13 @@ public sealed partial class AlertmanagerConfigTests(ITestOutputHelper output) : 
         {
             Assert.True(expected.ContainsKey(severity), $"{name}: severity {severity} has no route");
             var want = name.StartsWith("VastHost", StringComparison.Ordinal) ? expected[severity] : "webhook";
-            var (exit, stdout, stderr) = await Tools.RunAsync("amtool",
-                "config", "routes", "test", "--config.file=" + loaded, "--verify.receivers=" + want, "alertname=" + name, "severity=" + severity, "instance=10.0.0.2:9470");
-            Assert.True(exit == 0, $"{name} ({severity}): expected {want}, amtool says {stdout.Trim()} {stderr.Trim()}");
+            // A standalone agent or a fleet's rig, and a fleet controller (its target labelled role="controller").
+            foreach (var extra in new[] { "rig=rig-02", "role=controller" })
+            {
+                var (exit, stdout, stderr) = await Tools.RunAsync("amtool",
+                    "config", "routes", "test", "--config.file=" + loaded, "--verify.receivers=" + want, "alertname=" + name, "severity=" + severity, "instance=10.0.0.2:9470", extra);
+                Assert.True(exit == 0, $"{name} ({severity}, {extra}): expected {want}, amtool says {stdout.Trim()} {stderr.Trim()}");
+            }
         }
 
         output.WriteLine($"{alerts.Count} alerts routed: {alerts.Count(a => a.Severity == "critical")} critical, {alerts.Count(a => a.Severity == "warning")} warning, {alerts.Count(a => a.Severity == "info")} info");
@@ -199,17 +203,6 @@ public sealed partial class AlertmanagerConfigTests(ITestOutputHelper output) : 
         var (_, loaded) = await PrepareAsync(dir, Dummy);
         var am = await AlertmanagerServer.StartAsync(dir, loaded);
         _disposables.Add(am);
-
-        static JsonObject Alert(string name, string severity, string instance, string? hostname = null)
-        {
-            var labels = new JsonObject { ["alertname"] = name, ["severity"] = severity, ["instance"] = instance, ["job"] = "vast-host-agent" };
-            if (hostname is not null)
-            {
-                labels["hostname"] = hostname;
-            }
-
-            return new JsonObject { ["labels"] = labels, ["annotations"] = new JsonObject { ["summary"] = name } };
-        }
 
         // (alert, muted?)
         var cases = new (JsonObject Alert, bool Muted)[]
@@ -236,7 +229,6 @@ public sealed partial class AlertmanagerConfigTests(ITestOutputHelper output) : 
         };
         await am.PostAlertsAsync([.. cases.Select(c => (JsonNode)c.Alert.DeepClone())]);
 
-        static string Key(JsonNode labels) => $"{(string?)labels["alertname"]} {(string?)labels["instance"]} {(string?)labels["hostname"]}".Trim();
         var want = cases.Where(c => c.Muted).Select(c => Key(c.Alert["labels"]!)).Order(StringComparer.Ordinal).ToList();
         var state = await Poll.UntilAsync(am.AlertsAsync, a => a.Count == cases.Length, TimeSpan.FromSeconds(30), "every alert in Alertmanager");
         var muted = state.Where(a => (string?)a!["status"]!["state"] == "suppressed").Select(a => Key(a!["labels"]!)).Order(StringComparer.Ordinal).ToList();
@@ -244,6 +236,68 @@ public sealed partial class AlertmanagerConfigTests(ITestOutputHelper output) : 
         Assert.Equal(want, muted);
         Assert.All(state.Where(a => (string?)a!["status"]!["state"] == "suppressed"), a => Assert.NotEmpty(a!["status"]!["inhibitedBy"]!.AsArray()));
         Assert.All(state, a => Assert.Empty(a!["status"]!["silencedBy"]!.AsArray()));
+    }
+
+    private static JsonObject Alert(string name, string severity, string instance, string? hostname = null, string? role = null)
+    {
+        var labels = new JsonObject { ["alertname"] = name, ["severity"] = severity, ["instance"] = instance, ["job"] = "vast-host-agent" };
+        if (hostname is not null)
+        {
+            labels["hostname"] = hostname;
+            labels["machine_id"] = "4" + hostname.Length;
+        }
+
+        if (role is not null)
+        {
+            labels["role"] = role;
+        }
+
+        return new JsonObject { ["labels"] = labels, ["annotations"] = new JsonObject { ["summary"] = name } };
+    }
+
+    private static string Key(JsonNode labels) => $"{(string?)labels["alertname"]} {(string?)labels["instance"]} {(string?)labels["hostname"]}".Trim();
+
+    [Fact]
+    public async Task Alerts_are_grouped_per_rig_and_a_labelled_fleet_controllers_per_machine()
+    {
+        var dir = TestEnvironment.NewTempDirectory("am-groups");
+        var (_, loaded) = await PrepareAsync(dir, Dummy);
+        var am = await AlertmanagerServer.StartAsync(dir, loaded);
+        _disposables.Add(am);
+
+        // Each inner list is one group.
+        string[][] groups =
+        [
+            // A standalone rig: its GPU alerts (no host name) and its Vast alerts (with one) together.
+            ["VastHostGpuLost rig-a:9470", "VastHostVastMachineOffline rig-a:9470 rig-a", "VastHostDockerDiskLow rig-a:9470"],
+            ["VastHostGpuTemperatureHigh rig-b:9470"],
+            // A fleet's rig agent down: with its target.
+            ["VastHostRigAgentDown rig-c:9470 rig-c"],
+            // A controller labelled role="controller": one group per machine, one for its own alerts.
+            ["VastHostMachineUnlisted controller:9470 rig-d", "VastHostVastMachineOffline controller:9470 rig-d"],
+            ["VastHostListingEndingSoon controller:9470 rig-e"],
+            ["VastHostFleetRigHealthUnknown controller:9470"],
+            // A controller without the label: one group.
+            ["VastHostMachineUnlisted controller-2:9470 rig-f", "VastHostMachineUnlisted controller-2:9470 rig-g", "VastHostVastApiDown controller-2:9470"],
+            // Not from these rules: the default route's grouping by name and target.
+            ["NodeFilesystemAlmostFull rig-a:9470"],
+        ];
+        JsonObject Parse(string key)
+        {
+            var p = key.Split(' ');
+            return Alert(p[0], p[0] is "VastHostGpuLost" or "VastHostVastMachineOffline" ? "critical" : "warning", p[1], p.Length > 2 ? p[2] : null,
+                p[1] == "controller:9470" ? "controller" : null);
+        }
+
+        await am.PostAlertsAsync([.. groups.SelectMany(g => g).Select(k => (JsonNode)Parse(k))]);
+        var found = await Poll.UntilAsync(am.GroupsAsync,
+            g => g.Where(x => (string?)x!["receiver"]!["name"] == "webhook").Sum(x => x!["alerts"]!.AsArray().Count) == groups.Sum(g => g.Length),
+            TimeSpan.FromSeconds(30), "every alert in a group");
+        var webhookGroups = found.Where(x => (string?)x!["receiver"]!["name"] == "webhook")
+            .Select(x => string.Join(" | ", x!["alerts"]!.AsArray().Select(a => Key(a!["labels"]!)).Order(StringComparer.Ordinal)))
+            .Order(StringComparer.Ordinal).ToList();
+        output.WriteLine(string.Join('\n', webhookGroups));
+        Assert.Equal(groups.Select(g => string.Join(" | ", g.Order(StringComparer.Ordinal))).Order(StringComparer.Ordinal), webhookGroups);
     }
 
     [Fact]
@@ -255,12 +309,12 @@ public sealed partial class AlertmanagerConfigTests(ITestOutputHelper output) : 
             {
               "receiver": "telegram", "status": "firing", "externalURL": "http://alertmanager.example.net:9093",
               "groupLabels": { "instance": "10.0.0.2:9470" },
-              "commonLabels": { "instance": "10.0.0.2:9470", "job": "vast-host-agent", "rig": "rig-02" },
+              "commonLabels": { "instance": "10.0.0.2:9470", "job": "vast-host-agent" },
               "commonAnnotations": {},
               "alerts": [
-                { "status": "firing", "labels": { "alertname": "VastHostGpuLost", "severity": "critical", "instance": "10.0.0.2:9470", "rig": "rig-02", "gpu": "1", "uuid": "GPU-1111" },
+                { "status": "firing", "labels": { "alertname": "VastHostGpuLost", "severity": "critical", "instance": "10.0.0.2:9470", "gpu": "1", "uuid": "GPU-1111" },
                   "annotations": { "summary": "GPU 1 lost on 10.0.0.2:9470", "description": "lost" } },
-                { "status": "firing", "labels": { "alertname": "VastHostVastMachineOffline", "severity": "critical", "instance": "10.0.0.2:9470", "rig": "rig-02", "machine_id": "48212" },
+                { "status": "firing", "labels": { "alertname": "VastHostVastMachineOffline", "severity": "critical", "instance": "10.0.0.2:9470", "rig": "rig-02", "machine_id": "48212", "hostname": "rig-02" },
                   "annotations": { "summary": "Vast sees machine 48212 (10.0.0.2:9470) offline", "description": "offline" } },
                 { "status": "firing", "labels": { "alertname": "RenterContainerOom", "severity": "warning", "instance": "10.0.0.2:9470", "rig": "rig-02", "gpu": "0", "uuid": "GPU-0000", "instance_id": "51001", "container": "C.51001" },
                   "annotations": { "summary": "OOM in a renter's container", "description": "oom" } },
@@ -286,7 +340,7 @@ public sealed partial class AlertmanagerConfigTests(ITestOutputHelper output) : 
             🔴 VastHostGpuLost: GPU 1 lost on 10.0.0.2:9470
                 GPU 1 (GPU-1111)
             🔴 VastHostVastMachineOffline: Vast sees machine 48212 (10.0.0.2:9470) offline
-                Vast machine 48212
+                Vast machine 48212 (rig-02)
             🟠 RenterContainerOom: OOM in a renter's container
                 GPU 0 (GPU-0000) · Vast instance 51001 · container C.51001
             Resolved:
@@ -300,16 +354,16 @@ public sealed partial class AlertmanagerConfigTests(ITestOutputHelper output) : 
         Assert.StartsWith("🔴 VastHostGpuLost: GPU 1 lost on 10.0.0.2:9470\n", discord, StringComparison.Ordinal);
         Assert.EndsWith("\n[Alertmanager](http://alertmanager.example.net:9093)", discord.TrimEnd('\n'), StringComparison.Ordinal);
 
-        // A fleet controller's group for one machine: named by its host name; one firing alert comes with what to do.
+        // A fleet controller's group for one machine: named by its host name; a lone firing alert comes with what to do.
         var fleet = Path.Combine(dir, "fleet.json");
         await File.WriteAllTextAsync(fleet, """
             {
               "receiver": "telegram", "status": "firing", "externalURL": "http://am:9093",
               "groupLabels": { "instance": "10.0.0.9:9470", "hostname": "rig-101" },
-              "commonLabels": { "instance": "10.0.0.9:9470", "hostname": "rig-101", "machine_id": "48213", "alertname": "VastHostMachineUnlisted", "severity": "warning" },
+              "commonLabels": { "instance": "10.0.0.9:9470", "hostname": "rig-101", "machine_id": "48213", "alertname": "VastHostMachineUnlisted", "severity": "warning", "role": "controller" },
               "commonAnnotations": {},
               "alerts": [
-                { "status": "firing", "labels": { "alertname": "VastHostMachineUnlisted", "severity": "warning", "instance": "10.0.0.9:9470", "hostname": "rig-101", "machine_id": "48213" },
+                { "status": "firing", "labels": { "alertname": "VastHostMachineUnlisted", "severity": "warning", "instance": "10.0.0.9:9470", "hostname": "rig-101", "machine_id": "48213", "role": "controller" },
                   "annotations": { "summary": "Machine 48213 (10.0.0.9:9470) is not listed on Vast", "description": "List it again." } }
               ]
             }
@@ -319,7 +373,7 @@ public sealed partial class AlertmanagerConfigTests(ITestOutputHelper output) : 
             🔥 1 firing on rig-101 (10.0.0.9:9470)
 
             🟠 VastHostMachineUnlisted: Machine 48213 (10.0.0.9:9470) is not listed on Vast
-                Vast machine 48213
+                Vast machine 48213 (rig-101)
 
             List it again.
 

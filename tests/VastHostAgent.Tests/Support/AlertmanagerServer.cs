@@ -117,6 +117,10 @@ public sealed class AlertmanagerServer : IAsyncDisposable
     public async Task<JsonArray> AlertsAsync() =>
         JsonNode.Parse(await _http.GetStringAsync(new Uri(BaseUrl, "api/v2/alerts")))!.AsArray();
 
+    /// <summary>GET /api/v2/alerts/groups: the groups per route and receiver (labels, receiver.name, alerts).</summary>
+    public async Task<JsonArray> GroupsAsync() =>
+        JsonNode.Parse(await _http.GetStringAsync(new Uri(BaseUrl, "api/v2/alerts/groups")))!.AsArray();
+
     /// <summary>POST /api/v2/alerts, as Prometheus does.</summary>
     public async Task PostAlertsAsync(JsonArray alerts)
     {
