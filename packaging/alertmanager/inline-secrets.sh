@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Writes an Alertmanager configuration for Alertmanager older than 0.28 (Debian 12's 0.25, Ubuntu 24.04's
-# 0.26), which cannot read every secret from a file, from one that does:
+# Writes an Alertmanager configuration for Alertmanager older than 0.28 (Debian 12 ships 0.25), which
+# cannot read every secret from a file, from one that does:
 #
 #   inline-secrets.sh SOURCE DEST
 #
