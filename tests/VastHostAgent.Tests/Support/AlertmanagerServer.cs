@@ -13,6 +13,7 @@ public sealed class AlertmanagerServer : IAsyncDisposable
     private readonly Process _process;
     private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(20) };
     private readonly List<string> _log = [];
+    private static string? s_binary;
 
     private AlertmanagerServer(Process process, int port)
     {
@@ -39,8 +40,8 @@ public sealed class AlertmanagerServer : IAsyncDisposable
         }
     }
 
-    /// <summary>The server binary: Debian names it prometheus-alertmanager, upstream alertmanager.</summary>
-    public static string Binary { get; } = FindBinary();
+    /// <summary>The server binary: Debian names it prometheus-alertmanager, upstream alertmanager. Throws (the test fails) when neither is installed.</summary>
+    public static string Binary => s_binary ??= FindBinary();
 
     private static string FindBinary()
     {
