@@ -340,8 +340,8 @@ act install -m 0755 "$binary" "$BIN"
 sed "s#^ExecStart=/usr/bin/#ExecStart=/usr/local/bin/#; s#^Documentation=.*#Documentation=file:///usr/local/share/$SERVICE/README.md#" \
     "$unit_src" | write_file "$UNIT" 0644
 
-# Shared files: example configuration, dashboards, alert rules, docs.
-for item in packaging/config/agent.example.json packaging/grafana packaging/prometheus README.md docs/metrics.md; do
+# Shared files: example configuration, dashboards, alert rules, Alertmanager configuration, docs.
+for item in packaging/config/agent.example.json packaging/grafana packaging/prometheus packaging/alertmanager README.md docs/metrics.md; do
     if [ -e "$SCRIPT_DIR/$item" ]; then
         act cp -R "$SCRIPT_DIR/$item" "$SHARE/"
     fi

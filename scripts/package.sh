@@ -56,7 +56,7 @@ install -m 0644 "packaging/systemd/$name-rig.service" "$deb/lib/systemd/system/$
 # only, management off and in dry-run). A conffile: dpkg never overwrites a changed one.
 install -m 0644 packaging/config/agent.example.json "$deb/etc/$name/agent.json"
 install -m 0644 packaging/config/agent.example.json "$deb/usr/share/$name/agent.example.json"
-cp -R packaging/grafana packaging/prometheus "$deb/usr/share/$name/"
+cp -R packaging/grafana packaging/prometheus packaging/alertmanager "$deb/usr/share/$name/"
 install -m 0644 README.md docs/metrics.md "$deb/usr/share/doc/$name/"
 gzip -9n "$deb/usr/share/doc/$name/README.md" "$deb/usr/share/doc/$name/metrics.md"
 gzip -9n -c packaging/deb/$name.1 >"$deb/usr/share/man/man1/$name.1.gz"
@@ -90,6 +90,7 @@ done
 echo "/etc/$name/agent.json" >"$deb/DEBIAN/conffiles"
 find "$deb" -type d -exec chmod 0755 {} +
 find "$deb/usr/share" "$deb/etc" -type f -exec chmod 0644 {} +
+chmod 0755 "$deb/usr/share/$name/alertmanager/inline-secrets.sh"
 (cd "$deb" && find . -type f ! -path './DEBIAN/*' -printf '%P\0' | LC_ALL=C sort -z | xargs -0 md5sum >DEBIAN/md5sums)
 chmod 0644 "$deb/DEBIAN/md5sums"
 
@@ -131,7 +132,7 @@ tree="$work/$stem"
 install -d -m 0755 "$tree/bin" "$tree/packaging" "$tree/docs"
 install -m 0755 "$binary" "$tree/bin/$name"
 install -m 0755 install.sh "$tree/install.sh"
-cp -R packaging/systemd packaging/config packaging/grafana packaging/prometheus "$tree/packaging/"
+cp -R packaging/systemd packaging/config packaging/grafana packaging/prometheus packaging/alertmanager "$tree/packaging/"
 install -m 0644 README.md LICENSE "$tree/"
 install -m 0644 docs/metrics.md "$tree/docs/"
 tar_file="$out/$stem.tar.gz"

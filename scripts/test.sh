@@ -4,7 +4,8 @@
 #   scripts/test.sh
 #
 # 1. installs what the tests need from apt when missing (gcc, zlib, curl, tzdata, prometheus and promtool,
-#    dockerd, busybox, lintian, the shell linter, systemd-analyze, useradd, setpriv; Node.js and npm if absent);
+#    alertmanager and amtool, dockerd, busybox, lintian, the shell linter, systemd-analyze, useradd, setpriv;
+#    Node.js and npm if absent);
 # 2. builds the fake libnvidia-ml.so.1 with gcc;
 # 3. builds the solution (warnings are errors) and publishes the agent NativeAOT (zero warnings allowed);
 # 4. checks formatting: `dotnet format --verify-no-changes` (whitespace, sorted usings, code style);
@@ -15,7 +16,7 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REPO_ROOT"
 
-ensure_apt_packages gcc libc6-dev zlib1g-dev curl ca-certificates tzdata prometheus shellcheck docker.io busybox-static lintian systemd passwd util-linux
+ensure_apt_packages gcc libc6-dev zlib1g-dev curl ca-certificates tzdata prometheus prometheus-alertmanager shellcheck docker.io busybox-static lintian systemd passwd util-linux
 # Node.js and npm type-check the Grafana dashboards against @grafana/schema.
 command -v npm >/dev/null 2>&1 || ensure_apt_packages nodejs npm
 ensure_dotnet

@@ -17,6 +17,7 @@ public sealed class ScriptTests
             .Append(Path.Combine(root, "install.sh"))
             .Append(Path.Combine(root, ".ci", "run"))
             .Append(Path.Combine(root, "tests", "grafana-schema", "check.sh"))
+            .Append(Path.Combine(root, "packaging", "alertmanager", "inline-secrets.sh"))
             .Concat(new[] { "postinst", "prerm", "postrm" }.Select(s => Path.Combine(root, "packaging", "deb", s)))
             .Select(s => Path.GetRelativePath(root, s))
             .ToList();

@@ -27,6 +27,9 @@ public sealed class DebPackageTests(ITestOutputHelper output)
         Entry("usr/share/doc/vast-host-agent/changelog.gz");
         Entry("usr/share/man/man1/vast-host-agent.1.gz");
         Entry("usr/share/vast-host-agent/prometheus/vast-host-agent.rules.yml");
+        Assert.StartsWith("-rw-r--r--", Entry("usr/share/vast-host-agent/alertmanager/alertmanager.yml"), StringComparison.Ordinal);
+        Assert.StartsWith("-rw-r--r--", Entry("usr/share/vast-host-agent/alertmanager/vast-host-agent.tmpl"), StringComparison.Ordinal);
+        Assert.StartsWith("-rwxr-xr-x", Entry("usr/share/vast-host-agent/alertmanager/inline-secrets.sh"), StringComparison.Ordinal);
         Entry("usr/share/vast-host-agent/grafana/dashboards/vast-host-fleet.json");
         Entry("usr/share/vast-host-agent/grafana/dashboards/vast-host-rig.json");
         Entry("usr/share/vast-host-agent/grafana/dashboards/vast-host-agent-fleet.json");

@@ -128,10 +128,12 @@ public sealed class InstallScriptTests
         Assert.Contains("\nLoadCredential=vast-api-key:/etc/vast-host-agent/credentials/vast-api-key\n", unit, StringComparison.Ordinal);
         Assert.Equal("644", Mode(rig.P("/etc/systemd/system/vast-host-agent.service")));
 
-        // Dashboards, rules and the documented example configuration for the host.
+        // Dashboards, rules, the Alertmanager configuration and the documented example configuration for the host.
         Assert.True(File.Exists(rig.P("/usr/local/share/vast-host-agent/agent.example.json")));
         Assert.NotEmpty(Directory.GetFiles(rig.P("/usr/local/share/vast-host-agent/grafana"), "*.json", SearchOption.AllDirectories));
         Assert.NotEmpty(Directory.GetFiles(rig.P("/usr/local/share/vast-host-agent/prometheus"), "*.yml"));
+        Assert.True(File.Exists(rig.P("/usr/local/share/vast-host-agent/alertmanager/alertmanager.yml")));
+        Assert.Equal("755", Mode(rig.P("/usr/local/share/vast-host-agent/alertmanager/inline-secrets.sh")));
 
         var calls = rig.SystemctlCalls;
         Assert.Equal(["daemon-reload", "enable vast-host-agent.service", "restart vast-host-agent.service"], calls.Where(c => !c.StartsWith("is-active", StringComparison.Ordinal)));

@@ -66,7 +66,8 @@ public sealed partial class PrometheusEndToEndTests(DockerFixture docker, ITestO
         return agent;
     }
 
-    private static Dictionary<string, string?> Vast(RunningEmulator emulator, string dir, string hostname, bool management, string? baseUrl = null)
+    /// <summary>A standalone agent's Vast settings (fast polling, the emulator's pacing); with <paramref name="management"/>, listing management in dry-run and the fault guard without a hold.</summary>
+    internal static Dictionary<string, string?> Vast(RunningEmulator emulator, string dir, string hostname, bool management, string? baseUrl = null)
     {
         var keyFile = Path.Combine(dir, "vast.key");
         File.WriteAllText(keyFile, emulator.ApiKey);
@@ -389,8 +390,9 @@ public sealed partial class PrometheusEndToEndTests(DockerFixture docker, ITestO
     [GeneratedRegex(@"^vasthost_(fleet_[a-z0-9_]+|rig_info)$")]
     private static partial Regex FleetOnly();
 
+    /// <summary>An alert rule's <c>for:</c> duration (replace with <c>${1}0s</c>).</summary>
     [GeneratedRegex(@"(\n\s+for:\s*)\S+")]
-    private static partial Regex ForZero();
+    internal static partial Regex ForZero();
 
     [GeneratedRegex(@"- alert:\s*(\w+)")]
     private static partial Regex AlertName();

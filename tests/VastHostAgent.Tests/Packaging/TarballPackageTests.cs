@@ -23,6 +23,7 @@ public sealed class TarballPackageTests(ITestOutputHelper output)
                  {
                      "install.sh", "bin/vast-host-agent", "packaging/systemd/vast-host-agent.service", "packaging/systemd/vast-host-agent-rig.service", "packaging/config/agent.example.json",
                      "packaging/prometheus/vast-host-agent.rules.yml", "packaging/prometheus/scrape-config.example.yml",
+                     "packaging/alertmanager/alertmanager.yml", "packaging/alertmanager/vast-host-agent.tmpl", "packaging/alertmanager/inline-secrets.sh", "packaging/alertmanager/README.md",
                      "packaging/grafana/dashboards/vast-host-fleet.json", "packaging/grafana/dashboards/vast-host-agent-fleet.json", "packaging/grafana/dashboards/vast-host-rig.json", "README.md", "LICENSE",
                  })
         {

@@ -49,8 +49,11 @@ public sealed class PrometheusServer : IAsyncDisposable
         }
     }
 
-    /// <summary>Starts Prometheus with the given prometheus.yml text (and rule files placed in the same directory by the caller).</summary>
-    public static async Task<PrometheusServer> StartAsync(string directory, string configYaml)
+    /// <summary>
+    /// Starts Prometheus with the given prometheus.yml text (and rule files placed in the same directory by the caller);
+    /// <paramref name="extraArgs"/> go on its command line after the test's own flags.
+    /// </summary>
+    public static async Task<PrometheusServer> StartAsync(string directory, string configYaml, params string[] extraArgs)
     {
         var config = Path.Combine(directory, "prometheus.yml");
         await File.WriteAllTextAsync(config, configYaml);
@@ -65,8 +68,8 @@ public sealed class PrometheusServer : IAsyncDisposable
         foreach (var a in new[]
                  {
                      "--config.file=" + config, "--storage.tsdb.path=" + Path.Combine(directory, "tsdb"), $"--web.listen-address=127.0.0.1:{port}",
-                     "--log.level=warn",
-                 })
+                     "--log.level=warn", "--web.enable-lifecycle",
+                 }.Concat(extraArgs))
         {
             psi.ArgumentList.Add(a);
         }
@@ -119,6 +122,17 @@ public sealed class PrometheusServer : IAsyncDisposable
             "vector" or "matrix" => data["result"]!.AsArray(),
             _ => [data["result"]!.DeepClone()],
         };
+    }
+
+    /// <summary>Replaces prometheus.yml and reloads it (POST /-/reload); throws when Prometheus rejects the new configuration.</summary>
+    public async Task ReloadAsync(string configYaml)
+    {
+        await File.WriteAllTextAsync(Path.Combine(Directory, "prometheus.yml"), configYaml);
+        using var response = await _http.PostAsync(new Uri(BaseUrl, "-/reload"), null);
+        if (!response.IsSuccessStatusCode)
+        {
+            throw new InvalidOperationException($"Prometheus refused the reload ({(int)response.StatusCode}): {await response.Content.ReadAsStringAsync()}\n{Log}");
+        }
     }
 
     public async Task<JsonNode> GetAsync(string path) =>
