@@ -208,8 +208,7 @@ public sealed class EconomicsMeter(EconomicsOptions options, double hostShare)
             double used;
             if (r.EnergyConsumedJoules is { } counter && double.IsFinite(counter) && counter >= 0)
             {
-                // A lower counter than last time: the driver reset it (reload, GPU reset); what it shows is what was used since.
-                used = _lastCounter is not { } last ? 0 : counter >= last ? counter - last : counter;
+                used = _lastCounter is not { } last ? 0 : GpuReading.EnergySince(last, counter);
                 _lastCounter = counter;
                 Estimated = false;
             }

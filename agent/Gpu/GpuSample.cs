@@ -71,6 +71,13 @@ public sealed record GpuReading
     public double? PowerDefaultLimitWatts { get; init; }
     public double? EnergyConsumedJoules { get; init; }
 
+    /// <summary>
+    /// Energy used between two readings of NVML's energy counter (J). A lower counter than last time means the
+    /// driver reset it (a reload, a GPU reset): what it shows now is what was used since. The one rule for every
+    /// consumer of the counter (power cost, the rental ledger).
+    /// </summary>
+    public static double EnergySince(double lastCounter, double counter) => counter >= lastCounter ? counter - lastCounter : counter;
+
     /// <summary>Fan speed per fan index as a ratio of the maximum (may exceed 1).</summary>
     public IReadOnlyList<(int Fan, double Ratio)> Fans { get; init; } = [];
 

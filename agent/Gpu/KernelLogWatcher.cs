@@ -158,7 +158,7 @@ internal sealed class KernelLogWatcher : BackgroundService
 
         var identity = _store.Current.Gpu?.Gpus
             .Select(g => g.Identity)
-            .FirstOrDefault(i => i.Uuid.Length > 0 && KernelXidParser.NormalizePci(i.PciBusId) == record!.PciAddress);
+            .FirstOrDefault(i => i.Uuid.Length > 0 && Kernel.PciAddress.Device(i.PciBusId) == record!.PciAddress);
         var uuid = identity?.Uuid ?? "";
         var index = identity?.Index ?? -1;
         var counted = _ledger.Record(XidSource.KernelLog, uuid, index, record!.PciAddress, record.Xid);

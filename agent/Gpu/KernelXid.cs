@@ -43,7 +43,7 @@ public static partial class KernelXidParser
             return false;
         }
 
-        var pci = NormalizePci(m.Groups["pci"].Value);
+        var pci = Kernel.PciAddress.Device(m.Groups["pci"].Value);
         if (pci is null)
         {
             return false;
@@ -53,36 +53,11 @@ public static partial class KernelXidParser
         return true;
     }
 
-    /// <summary>
-    /// A PCI address in the kernel's form (<c>0000:01:00</c>): NVML's bus id (<c>00000000:01:00.0</c>) and the driver's
-    /// (<c>0000:01:00</c>, older drivers without <c>PCI:</c>) map to the same text. Null when it is not an address.
-    /// </summary>
-    public static string? NormalizePci(string? address)
-    {
-        if (string.IsNullOrEmpty(address))
-        {
-            return null;
-        }
-
-        var m = PciAddress().Match(address.Trim());
-        if (!m.Success)
-        {
-            return null;
-        }
-
-        var domain = m.Groups["domain"].Value;
-        domain = domain.Length > 4 ? domain[^4..] : domain.PadLeft(4, '0');
-        return string.Create(CultureInfo.InvariantCulture, $"{domain}:{m.Groups["bus"].Value}:{m.Groups["device"].Value}").ToLowerInvariant();
-    }
-
     [GeneratedRegex(@"^\d+,\d+,\d+,[^;]*;")]
     private static partial Regex KmsgPrefix();
 
     [GeneratedRegex(@"^NVRM: Xid \((?:PCI:)?(?<pci>[0-9A-Fa-f]{1,8}:[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}(?:\.[0-7])?)\): (?<xid>\d{1,9})(?:,(?<msg>.*))?$")]
     private static partial Regex XidLine();
-
-    [GeneratedRegex(@"^(?:PCI:)?(?<domain>[0-9A-Fa-f]{1,8}):(?<bus>[0-9A-Fa-f]{2}):(?<device>[0-9A-Fa-f]{2})(?:\.[0-7])?$")]
-    private static partial Regex PciAddress();
 }
 
 /// <summary>XIDs read from the kernel log for one PCI address and code: what the kernel logged, without deduplication.</summary>

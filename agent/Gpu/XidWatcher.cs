@@ -168,7 +168,7 @@ internal sealed unsafe class XidWatcher : IDisposable
             }
 
             var identity = device.Identity;
-            if (_ledger.Record(XidSource.Nvml, identity.Uuid, identity.Index, KernelXidParser.NormalizePci(identity.PciBusId), data.Data))
+            if (_ledger.Record(XidSource.Nvml, identity.Uuid, identity.Index, Kernel.PciAddress.Device(identity.PciBusId), data.Data))
             {
                 GpuLog.Xid(_logger, data.Data, identity.Index, identity.Uuid, XidCatalog.Describe(data.Data));
             }

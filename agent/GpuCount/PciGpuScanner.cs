@@ -1,4 +1,5 @@
 using System.Globalization;
+using VastHostAgent.Kernel;
 
 namespace VastHostAgent.GpuCount;
 
@@ -144,26 +145,5 @@ internal sealed class SysfsPciGpuScanner(string sysfsRoot) : IPciGpuScanner
         {
             return null;
         }
-    }
-}
-
-/// <summary>PCI addresses in one spelling: NVML's <c>00000000:01:00.0</c> and sysfs's <c>0000:01:00.0</c> both become the latter, lower case.</summary>
-public static class PciAddress
-{
-    public static string Normalise(string address)
-    {
-        var a = address.Trim().ToLowerInvariant();
-        var parts = a.Split(':');
-        if (parts.Length == 2)
-        {
-            return "0000:" + a;
-        }
-
-        if (parts.Length == 3 && uint.TryParse(parts[0], NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out var domain))
-        {
-            return string.Create(CultureInfo.InvariantCulture, $"{domain:x4}:{parts[1]}:{parts[2]}");
-        }
-
-        return a;
     }
 }

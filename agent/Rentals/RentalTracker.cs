@@ -371,7 +371,7 @@ public sealed class RentalTracker
                 {
                     if (_lastCounter.TryGetValue(uuid, out var last))
                     {
-                        EnergyJoules += counter >= last ? counter - last : counter; // lower: the driver reset it
+                        EnergyJoules += GpuReading.EnergySince(last, counter);
                         measured = true;
                     }
 

@@ -60,7 +60,7 @@ public sealed class KernelXidTests
     [InlineData("", null)]
     [InlineData("not-a-bus-id", null)]
     public void NVMLs_bus_id_and_the_drivers_address_normalise_to_the_same_text(string address, string? expected) =>
-        Assert.Equal(expected, KernelXidParser.NormalizePci(address));
+        Assert.Equal(expected, VastHostAgent.Kernel.PciAddress.Device(address));
 
     [Fact]
     public void One_XID_reported_by_both_sources_within_10_s_counts_once_in_either_order()

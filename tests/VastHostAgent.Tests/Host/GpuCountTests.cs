@@ -136,7 +136,7 @@ public sealed class GpuCountTests
     [InlineData("01:00.0", "0000:01:00.0")]
     [InlineData("00010000:c1:00.0", "10000:c1:00.0")]
     public void Nvml_and_sysfs_spellings_of_an_address_normalise_to_one(string address, string expected) =>
-        Assert.Equal(expected, PciAddress.Normalise(address));
+        Assert.Equal(expected, VastHostAgent.Kernel.PciAddress.Normalise(address));
 
     [Fact]
     public void Expected_is_vast_num_gpus_when_read_else_the_configured_count()
