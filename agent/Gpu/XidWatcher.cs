@@ -196,28 +196,66 @@ internal sealed unsafe class XidWatcher : IDisposable
     }
 }
 
-/// <summary>Short descriptions of well-known XID codes (from NVIDIA's XID catalogue as dcgm-exporter lists it).</summary>
+/// <summary>
+/// NVIDIA's short texts for the common XIDs (its XID catalogue), as dcgm-exporter prints them in the <c>err_msg</c>
+/// label of <c>DCGM_FI_DEV_XID_ERRORS</c>; the agent's XID log lines use the same words. Other codes get a generic
+/// text, so the label stays bounded.
+/// </summary>
 internal static class XidCatalog
 {
+    public const string Unknown = "Unknown Error";
+
     public static string Describe(ulong xid) => xid switch
     {
-        13 => "graphics engine exception",
+        0 => "No Error",
+        8 => "GPU stopped processing",
+        13 => "Graphics Engine Exception",
         31 => "GPU memory page fault",
+        32 => "Invalid or corrupted push buffer stream",
+        38 => "Driver firmware error",
         43 => "GPU stopped processing",
-        45 => "preemptive cleanup",
-        48 => "double bit ECC error",
-        61 => "internal micro-controller breakpoint",
-        62 => "internal micro-controller halt",
+        44 => "Graphics Engine fault during context switch",
+        45 => "Preemptive cleanup, due to previous errors -- Most likely to see when running multiple cuda",
+        48 => "Double Bit ECC Error",
+        54 => "Auxiliary power is not connected to the GPU board",
+        56 => "Display Engine error",
+        57 => "Error programming video memory interface",
+        58 => "Unstable video memory interface detected",
+        61 => "Internal micro-controller breakpoint/warning",
+        62 => "Internal micro-controller halt",
         63 => "ECC page retirement or row remapping recording event",
-        64 => "ECC page retirement or row remapping recording failure",
-        74 => "NVLink error",
+        64 => "ECC page retirement or row remapper recording failure",
+        68 => "NVDEC0 Exception",
+        69 => "Graphics Engine class error",
+        74 => "NVLINK Error",
         79 => "GPU has fallen off the bus",
-        92 => "high single-bit ECC error rate",
-        94 => "contained ECC error",
-        95 => "uncontained ECC error",
-        119 => "GSP RPC timeout",
-        120 => "GSP error",
-        999 => "unknown XID",
-        _ => "see NVIDIA's XID catalogue",
+        80 => "Corrupted data sent to GPU",
+        81 => "VGA Subsystem Error",
+        92 => "High single-bit ECC error rate",
+        93 => "Non-fatal violation of provisioned InfoROM wear limit",
+        94 => "Contained ECC error",
+        95 => "Uncontained ECC error",
+        109 => "Context Switch Timeout Error",
+        110 => "Security Fault Error",
+        119 => "GSP RPC Timeout",
+        120 => "GSP Error",
+        121 => "C2C Link Error",
+        122 => "SPI PMU RPC Read Failure",
+        123 => "SPI PMU RPC Write Failure",
+        124 => "SPI PMU RPC Erase Failure",
+        125 => "Inforom FS Failure",
+        136 => "ALI Training Fail",
+        137 => "NVLink Privilege Error",
+        140 => "Unrecovered ECC Error",
+        143 => "GPU Initialization Failure",
+        154 => "GPU Recovery Action Changed",
+        155 => "NVLINK: SW Defined Error",
+        156 => "Resource Retirement Event",
+        157 => "Resource Retirement Failure",
+        158 => "GPU Fatal Timeout",
+        167 => "PCIE Fatal Timeout",
+        171 => "Uncorrectable DRAM Error",
+        172 => "Uncorrectable SRAM Error",
+        _ => Unknown,
     };
 }

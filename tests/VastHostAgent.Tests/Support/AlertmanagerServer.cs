@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text;
 using System.Text.Json.Nodes;
 
@@ -10,35 +9,20 @@ namespace VastHostAgent.Tests.Support;
 /// </summary>
 public sealed class AlertmanagerServer : IAsyncDisposable
 {
-    private readonly Process _process;
     private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(20) };
-    private readonly List<string> _log = [];
     private static string? s_binary;
+    private ServerProcess? _process;
 
-    private AlertmanagerServer(Process process, int port)
+    private AlertmanagerServer(int port)
     {
-        _process = process;
         Port = port;
-        _process.OutputDataReceived += (_, e) => Append(e.Data);
-        _process.ErrorDataReceived += (_, e) => Append(e.Data);
-        _process.BeginOutputReadLine();
-        _process.BeginErrorReadLine();
     }
 
     public int Port { get; }
 
     public Uri BaseUrl => new($"http://127.0.0.1:{Port}/");
 
-    public string Log
-    {
-        get
-        {
-            lock (_log)
-            {
-                return string.Join('\n', _log.TakeLast(60));
-            }
-        }
-    }
+    public string Log => _process?.Tail(60) ?? "";
 
     /// <summary>The server binary: Debian names it prometheus-alertmanager, upstream alertmanager. Throws (the test fails) when neither is installed.</summary>
     public static string Binary => s_binary ??= FindBinary();
@@ -61,56 +45,16 @@ public sealed class AlertmanagerServer : IAsyncDisposable
         throw new InvalidOperationException("Alertmanager is not installed: run scripts/test.sh (it installs Debian's prometheus-alertmanager package)");
     }
 
-    private void Append(string? line)
-    {
-        if (line is not null)
-        {
-            lock (_log)
-            {
-                _log.Add(line);
-            }
-        }
-    }
-
     /// <summary>Starts Alertmanager with <paramref name="configFile"/>; its data lives in <paramref name="directory"/>.</summary>
     public static async Task<AlertmanagerServer> StartAsync(string directory, string configFile)
     {
-        var port = AgentProcess.FreePort();
-        var psi = new ProcessStartInfo(Binary)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-            WorkingDirectory = directory,
-        };
-        foreach (var a in new[]
-                 {
-                     "--config.file=" + configFile, "--storage.path=" + Path.Combine(directory, "data"), $"--web.listen-address=127.0.0.1:{port}",
-                     $"--web.external-url=http://127.0.0.1:{port}", "--cluster.listen-address=",
-                 })
-        {
-            psi.ArgumentList.Add(a);
-        }
-
-        var process = Process.Start(psi)!;
-        var server = new AlertmanagerServer(process, port);
-        await Poll.UntilAsync(async () =>
-        {
-            if (process.HasExited)
-            {
-                throw new InvalidOperationException("alertmanager exited: " + server.Log);
-            }
-
-            try
-            {
-                using var r = await server._http.GetAsync(new Uri(server.BaseUrl, "-/ready"));
-                return r.IsSuccessStatusCode;
-            }
-            catch (HttpRequestException)
-            {
-                return false;
-            }
-        }, ok => ok, TimeSpan.FromSeconds(60), "Alertmanager ready");
+        var server = new AlertmanagerServer(AgentProcess.FreePort());
+        string[] args =
+        [
+            "--config.file=" + configFile, "--storage.path=" + Path.Combine(directory, "data"), $"--web.listen-address=127.0.0.1:{server.Port}",
+            $"--web.external-url=http://127.0.0.1:{server.Port}", "--cluster.listen-address=",
+        ];
+        server._process = await ServerProcess.StartAsync("alertmanager", Binary, args, directory, server.BaseUrl, server._http);
         return server;
     }
 
@@ -136,12 +80,9 @@ public sealed class AlertmanagerServer : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         _http.Dispose();
-        if (!_process.HasExited)
+        if (_process is not null)
         {
-            _process.Kill(entireProcessTree: true);
-            await _process.WaitForExitAsync();
+            await _process.DisposeAsync();
         }
-
-        _process.Dispose();
     }
 }

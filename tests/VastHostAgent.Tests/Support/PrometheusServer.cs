@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Json.Nodes;
 
 namespace VastHostAgent.Tests.Support;
@@ -6,19 +5,13 @@ namespace VastHostAgent.Tests.Support;
 /// <summary>A real Prometheus server (Debian's package) on a free loopback port, with a private TSDB; queried over its HTTP API.</summary>
 public sealed class PrometheusServer : IAsyncDisposable
 {
-    private readonly Process _process;
     private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(20) };
-    private readonly List<string> _log = [];
+    private ServerProcess? _process;
 
-    private PrometheusServer(Process process, int port, string directory)
+    private PrometheusServer(int port, string directory)
     {
-        _process = process;
         Port = port;
         Directory = directory;
-        _process.OutputDataReceived += (_, e) => Append(e.Data);
-        _process.ErrorDataReceived += (_, e) => Append(e.Data);
-        _process.BeginOutputReadLine();
-        _process.BeginErrorReadLine();
     }
 
     public int Port { get; }
@@ -27,27 +20,7 @@ public sealed class PrometheusServer : IAsyncDisposable
 
     public Uri BaseUrl => new($"http://127.0.0.1:{Port}/");
 
-    public string Log
-    {
-        get
-        {
-            lock (_log)
-            {
-                return string.Join('\n', _log.TakeLast(40));
-            }
-        }
-    }
-
-    private void Append(string? line)
-    {
-        if (line is not null)
-        {
-            lock (_log)
-            {
-                _log.Add(line);
-            }
-        }
-    }
+    public string Log => _process?.Tail(40) ?? "";
 
     /// <summary>
     /// Starts Prometheus with the given prometheus.yml text (and rule files placed in the same directory by the caller);
@@ -57,51 +30,22 @@ public sealed class PrometheusServer : IAsyncDisposable
     {
         var config = Path.Combine(directory, "prometheus.yml");
         await File.WriteAllTextAsync(config, configYaml);
-        var port = AgentProcess.FreePort();
-        var psi = new ProcessStartInfo("prometheus")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-            WorkingDirectory = directory,
-        };
-        foreach (var a in new[]
-                 {
-                     "--config.file=" + config, "--storage.tsdb.path=" + Path.Combine(directory, "tsdb"), $"--web.listen-address=127.0.0.1:{port}",
-                     "--log.level=warn", "--web.enable-lifecycle",
-                 }.Concat(extraArgs))
-        {
-            psi.ArgumentList.Add(a);
-        }
-
-        Process process;
+        var server = new PrometheusServer(AgentProcess.FreePort(), directory);
+        string[] args =
+        [
+            "--config.file=" + config, "--storage.tsdb.path=" + Path.Combine(directory, "tsdb"), $"--web.listen-address=127.0.0.1:{server.Port}",
+            "--log.level=warn", "--web.enable-lifecycle", .. extraArgs,
+        ];
         try
         {
-            process = Process.Start(psi)!;
+            server._process = await ServerProcess.StartAsync("prometheus", "prometheus", args, directory, server.BaseUrl, server._http);
         }
         catch (System.ComponentModel.Win32Exception ex)
         {
+            server._http.Dispose();
             throw new InvalidOperationException("prometheus is not installed: run scripts/test.sh (it installs Debian's prometheus package)", ex);
         }
 
-        var server = new PrometheusServer(process, port, directory);
-        await Poll.UntilAsync(async () =>
-        {
-            if (process.HasExited)
-            {
-                throw new InvalidOperationException("prometheus exited: " + server.Log);
-            }
-
-            try
-            {
-                using var r = await server._http.GetAsync(new Uri(server.BaseUrl, "-/ready"));
-                return r.IsSuccessStatusCode;
-            }
-            catch (HttpRequestException)
-            {
-                return false;
-            }
-        }, ok => ok, TimeSpan.FromSeconds(60), "Prometheus ready");
         return server;
     }
 
@@ -141,12 +85,9 @@ public sealed class PrometheusServer : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         _http.Dispose();
-        if (!_process.HasExited)
+        if (_process is not null)
         {
-            _process.Kill(entireProcessTree: true);
-            await _process.WaitForExitAsync();
+            await _process.DisposeAsync();
         }
-
-        _process.Dispose();
     }
 }
