@@ -186,8 +186,9 @@ public sealed partial class DcgmCompatibilityTests
         await using var agent = AgentProcess.Start(new AgentConfig { FakeNvmlState = Rig(dir).Path, NvmlLibrary = TestEnvironment.FakeNvmlLegacy, DcgmCompatible = true });
         await agent.WaitReadyAsync();
         var m = await agent.ScrapeUntilAsync(e => e.Value("vasthost_collector_up", ("collector", "gpu")) == 1 && e.Named("DCGM_FI_DEV_GPU_UTIL").Count() == 3, "three GPUs");
-        await Task.Delay(2500); // two more sampling intervals: a second GPM sample would have given figures by now
-        m = await agent.ScrapeAsync();
+        // Two more GPU samples (1 s apart): with GPM, a second sample would have given figures by now.
+        var first = m.Value("vasthost_collector_last_success_timestamp_seconds", ("collector", "gpu"));
+        m = await agent.ScrapeUntilAsync(e => e.Value("vasthost_collector_last_success_timestamp_seconds", ("collector", "gpu")) >= first + 2, "two more GPU samples");
         Assert.DoesNotContain(m.Samples, s => s.Name.StartsWith("DCGM_FI_PROF_", StringComparison.Ordinal));
         Assert.Empty(m.Named("vasthost_gpu_tensor_active_ratio"));
         Assert.Empty(m.Named("vasthost_nvml_errors_total"));
