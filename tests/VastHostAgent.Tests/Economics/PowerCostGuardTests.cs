@@ -95,6 +95,99 @@ public sealed class PowerCostGuardTests
         }, iter: 20_000);
     }
 
+    /// <summary>
+    /// The same guards against electricity worked out here, not by the meter: random time-of-use tariffs (up to four
+    /// periods on random weekdays and hours, in a random zone and currency), GPUs with different power limits, a
+    /// market of random peers and random instants of the week. At no instant may one GPU-hour at the rig's highest
+    /// power limit (× PUE, plus its share of the overhead) cost more than a price the agent sets, or than the min bid
+    /// it plans (unless the on-demand price caps that).
+    /// </summary>
+    [Fact]
+    public void Against_a_time_of_use_tariff_no_hour_of_the_week_costs_more_than_a_price_the_agent_sets()
+    {
+        string[] zones = ["UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata", "Australia/Adelaide"];
+        string[] days = ["daily", "mon-fri", "sat,sun", "tue", "fri-mon"];
+        var periods =
+            from d in Gen.Int[0, days.Length - 1]
+            from start in Gen.Int[0, 47]
+            from to in Gen.Int[0, 48]
+            from price in Gen.Double[0, 1.2]
+            select new TariffPeriodOptions { Days = days[d], From = Half(start), To = Half(to), PricePerKwh = price };
+        var gen =
+            from zone in Gen.Int[0, zones.Length - 1]
+            from flat in Gen.Double[0, 1.2]
+            from schedule in periods.Array[0, 4]
+            from unit in Gen.Double[0.5, 4]
+            from limits in Gen.Double[50, 1000].Array[1, 10]
+            from overhead in Gen.Double[0, 3000]
+            from pue in Gen.Double[1, 3]
+            from peers in Gen.Double[0.01, 6].Array[0, 40]
+            from strategy in Gen.Int[0, 1]
+            from fixedPrice in Gen.Double[0.001, 5]
+            from current in Gen.Double[0.001, 5].Nullable()
+            from floor in Gen.Double[0.001, 1]
+            from width in Gen.Double[0.01, 20]
+            from factor in Gen.Double[1, 5]
+            from minutes in Gen.Int[0, (7 * 24 * 60) - 1]
+            select (zone, flat, schedule, unit, limits, overhead, pue, peers, strategy, fixedPrice, current, floor, width, factor, minutes);
+
+        gen.Sample(t =>
+        {
+            var economics = new EconomicsOptions
+            {
+                Enabled = true,
+                TimeZone = zones[t.zone],
+                PricePerKwh = t.flat,
+                Schedule = [.. t.schedule],
+                DollarsPerUnit = t.unit,
+                OverheadWatts = t.overhead,
+                PowerUsageEffectiveness = t.pue,
+            };
+            var meter = new EconomicsMeter(economics, 0.75);
+            var at = Now.AddMinutes(t.minutes);
+            var readings = t.limits.Select((limit, i) => EconomicsMeterTests.Reading(i, limit / 3, limit: limit)).ToArray();
+            var load = meter.Step(new GpuSample { NvmlUp = true, Gpus = readings }, null, at).Load!;
+
+            // Worked out here: the tariff at this instant (from the meter's schedule) must be below the peak the
+            // configuration allows, and one GPU-hour at the highest limit costs at most that.
+            var tariffNow = meter.Tariff.DollarsPerKwhAt(at);
+            var peak = t.schedule.Select(p => p.PricePerKwh).Append(t.flat).Max() * t.unit;
+            var gpuHourNow = ((t.limits.Max() * t.pue) + (t.overhead / t.limits.Length)) / 1000 * tariffNow;
+            var gpuHourPeak = ((t.limits.Max() * t.pue) + (t.overhead / t.limits.Length)) / 1000 * peak;
+            if (tariffNow > peak + 1e-12 || Math.Abs(load.LoadCostPerGpuHour - gpuHourPeak) > 1e-9 * Math.Max(1, gpuHourPeak))
+            {
+                return false;
+            }
+
+            var pricing = new PricingOptions
+            {
+                Strategy = t.strategy == 0 ? PricingStrategy.Fixed : PricingStrategy.Market,
+                FixedPrice = t.fixedPrice,
+                Floor = t.floor,
+                Ceiling = t.floor + t.width,
+                MaxChangePerStep = 1,
+                MinChange = 0,
+                Cooldown = TimeSpan.Zero,
+                Market = new MarketPricingOptions { MinPeers = 5 },
+            };
+            var market = new MarketSnapshot(at, t.peers, t.peers.Length, 0, 0, 0.75, "configured", null, 0, "random");
+            var price = PricingEngine.Decide(new PricingInput(t.current, 8, 0, TimeSpan.Zero, TimeSpan.Zero, null, at, market, load.LoadCostPerGpuHour), pricing);
+            if (price.Action == PriceAction.Change && (price.Price is not { } set || set < gpuHourNow - 1e-12 || set < t.floor || set > t.floor + t.width))
+            {
+                return false;
+            }
+
+            var o = new ManagementOptions { Pricing = pricing, MinBid = new MinBidOptions { Mode = MinBidMode.PowerCost, PowerCostFactor = t.factor, Floor = 0.01 } };
+            var plan = ListingPlanner.Plan(Machine(t.current, null), price, o, new ManagementState(), null, at, null, load);
+            var bid = double.Parse(plan.Items.Single(i => i.Field == "min bid").Desired.TrimStart('$'), System.Globalization.CultureInfo.InvariantCulture);
+            var onDemand = price.Action == PriceAction.Change ? price.Price : t.current;
+            var wanted = Math.Max(0.01, gpuHourPeak * t.factor);
+            return onDemand is { } cap && cap < wanted ? bid <= cap + 1e-12 : bid >= wanted - 1e-9 && bid >= gpuHourNow;
+        }, iter: 10_000);
+
+        static string Half(int halfHours) => $"{halfHours / 2:00}:{(halfHours % 2) * 30:00}";
+    }
+
     [Fact]
     public void The_plan_explains_the_power_cost_min_bid()
     {
