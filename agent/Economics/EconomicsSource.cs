@@ -21,6 +21,7 @@ internal sealed class EconomicsSource(
 {
     private EconomicsMeter? _meter;
     private bool _saidNoPower;
+    private int _stepsWithoutPower;
 
     public string Name => "economics";
 
@@ -42,7 +43,10 @@ internal sealed class EconomicsSource(
 
         var snapshot = store.Current;
         var sample = _meter.Step(snapshot.Gpu, snapshot.Vast, now);
-        if (sample.CostPerHour is null && !_saidNoPower)
+        // Said once the GPU sampler has reported without power (NVML down, no power reading), or after a few
+        // steps with no GPU sample at all; not at every start, when this source can run before the first sample.
+        _stepsWithoutPower = sample.CostPerHour is null ? _stepsWithoutPower + 1 : 0;
+        if (sample.CostPerHour is null && !_saidNoPower && (snapshot.Gpu is not null || _stepsWithoutPower >= 3))
         {
             EconomicsLog.NoPower(logger);
             _saidNoPower = true;
