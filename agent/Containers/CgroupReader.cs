@@ -2,6 +2,8 @@ using System.Collections.Concurrent;
 using System.Globalization;
 using System.Text.RegularExpressions;
 
+using VastHostAgent.Kernel;
+
 namespace VastHostAgent.Containers;
 
 /// <summary>Reads a container's CPU, memory and network use from the kernel (no Docker API call).</summary>
@@ -186,7 +188,7 @@ public sealed partial class CgroupReader(string procRoot, string cgroupRoot) : I
     private static (ulong? Rx, ulong? Tx) ReadNetwork(string netDev)
     {
         var buffer = Buffer;
-        var length = ReadSmall(netDev, buffer);
+        var length = SmallFile.Read(netDev, buffer);
         if (length < 0)
         {
             return (null, null);
@@ -251,7 +253,7 @@ public sealed partial class CgroupReader(string procRoot, string cgroupRoot) : I
         }
 
         var buffer = Buffer;
-        var length = ReadSmall(Path.Combine(dir, file), buffer);
+        var length = SmallFile.Read(Path.Combine(dir, file), buffer);
         return length >= 0 && ulong.TryParse(buffer.AsSpan(0, length).Trim("\n "u8), NumberStyles.None, CultureInfo.InvariantCulture, out var v) ? v : null;
     }
 
@@ -263,7 +265,7 @@ public sealed partial class CgroupReader(string procRoot, string cgroupRoot) : I
         }
 
         var buffer = Buffer;
-        var length = ReadSmall(Path.Combine(dir, file), buffer);
+        var length = SmallFile.Read(Path.Combine(dir, file), buffer);
         if (length < 0)
         {
             return null;
@@ -291,33 +293,6 @@ public sealed partial class CgroupReader(string procRoot, string cgroupRoot) : I
     private static byte[]? s_buffer;
 
     private static byte[] Buffer => s_buffer ??= new byte[16 * 1024];
-
-    /// <summary>Reads a small (pseudo-)file into the buffer; -1 when it cannot be read (the process exited).</summary>
-    private static int ReadSmall(string path, byte[] buffer)
-    {
-        try
-        {
-            using var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
-            var total = 0;
-            while (total < buffer.Length)
-            {
-                // /proc files report size 0: read until end of file.
-                var n = RandomAccess.Read(handle, buffer.AsSpan(total), total);
-                if (n == 0)
-                {
-                    break;
-                }
-
-                total += n;
-            }
-
-            return total;
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            return -1;
-        }
-    }
 
     private static string[]? ReadLines(string path)
     {

@@ -93,28 +93,40 @@ internal sealed class SysfsPciGpuScanner(string sysfsRoot) : IPciGpuScanner
         }
     }
 
-    private static AerTotals? Aer(string dir)
+    // One buffer for every file of a scan (one caller: the pci source). AER files are under 1 KiB.
+    private readonly byte[] _buffer = new byte[4096];
+
+    private AerTotals? Aer(string dir)
     {
-        var correctable = AerTotal(Path.Combine(dir, "aer_dev_correctable"));
-        var nonfatal = AerTotal(Path.Combine(dir, "aer_dev_nonfatal"));
-        var fatal = AerTotal(Path.Combine(dir, "aer_dev_fatal"));
+        var correctable = AerTotal(Path.Combine(dir, "aer_dev_correctable"), _buffer);
+        var nonfatal = AerTotal(Path.Combine(dir, "aer_dev_nonfatal"), _buffer);
+        var fatal = AerTotal(Path.Combine(dir, "aer_dev_fatal"), _buffer);
         return correctable is null && nonfatal is null && fatal is null ? null : new AerTotals(correctable, nonfatal, fatal);
     }
 
     /// <summary>The <c>TOTAL_ERR_COR N</c> / <c>TOTAL_ERR_NONFATAL N</c> / <c>TOTAL_ERR_FATAL N</c> line of an AER file.</summary>
-    internal static ulong? AerTotal(string path)
+    internal static ulong? AerTotal(string path, byte[] buffer)
     {
-        var text = ReadText(path);
-        if (text is null)
+        var length = SmallFile.Read(path, buffer);
+        if (length < 0)
         {
             return null;
         }
 
-        foreach (var line in text.Split('\n'))
+        ReadOnlySpan<byte> text = buffer.AsSpan(0, length);
+        while (!text.IsEmpty)
         {
-            var parts = line.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
-            if (parts.Length == 2 && parts[0].StartsWith("TOTAL_ERR_", StringComparison.Ordinal)
-                && ulong.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out var total))
+            var end = text.IndexOf((byte)'\n');
+            var line = end < 0 ? text : text[..end];
+            text = end < 0 ? [] : text[(end + 1)..];
+            if (!line.StartsWith("TOTAL_ERR_"u8))
+            {
+                continue;
+            }
+
+            var space = line.IndexOfAny((byte)' ', (byte)'\t');
+            if (space > 0 && line[..space].IndexOfAny((byte)' ', (byte)'\t') < 0
+                && ulong.TryParse(line[space..].Trim(" \t\r"u8), NumberStyles.None, CultureInfo.InvariantCulture, out var total))
             {
                 return total;
             }
@@ -123,27 +135,20 @@ internal sealed class SysfsPciGpuScanner(string sysfsRoot) : IPciGpuScanner
         return null;
     }
 
-    private static uint? ReadHex(string path)
+    private uint? ReadHex(string path)
     {
-        var text = ReadText(path)?.Trim();
-        if (text is null)
+        var length = SmallFile.Read(path, _buffer);
+        if (length < 0)
         {
             return null;
         }
 
-        var digits = text.StartsWith("0x", StringComparison.OrdinalIgnoreCase) ? text[2..] : text;
-        return uint.TryParse(digits, NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out var value) ? value : null;
-    }
+        var text = _buffer.AsSpan(0, length).Trim(" \t\r\n"u8);
+        if (text.StartsWith("0x"u8) || text.StartsWith("0X"u8))
+        {
+            text = text[2..];
+        }
 
-    private static string? ReadText(string path)
-    {
-        try
-        {
-            return File.ReadAllText(path);
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            return null;
-        }
+        return uint.TryParse(text, NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out var value) ? value : null;
     }
 }
