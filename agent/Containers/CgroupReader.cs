@@ -1,7 +1,6 @@
 using System.Collections.Concurrent;
 using System.Globalization;
 using System.Text.RegularExpressions;
-
 using VastHostAgent.Kernel;
 
 namespace VastHostAgent.Containers;
