@@ -74,7 +74,7 @@ public sealed class StartupErrorTests
         await File.WriteAllTextAsync(big, "{" + new string(' ', 2 * 1024 * 1024) + "}");
         var env = Quiet(dir);
         // Should the cap be missing, /dev/zero fills a small heap fast instead of the test machine's memory.
-        env["DOTNET_GCHeapHardLimit"] = "0x10000000";
+        env["DOTNET_GCHeapHardLimit"] = "10000000"; // hex, 256 MiB (a value written with 0x is ignored)
 
         foreach (var path in new[] { big, "/dev/zero" })
         {
