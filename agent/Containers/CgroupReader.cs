@@ -263,28 +263,7 @@ public sealed partial class CgroupReader(string procRoot, string cgroupRoot) : I
             return null;
         }
 
-        var buffer = Buffer;
-        var length = SmallFile.Read(Path.Combine(dir, file), buffer);
-        if (length < 0)
-        {
-            return null;
-        }
-
-        var text = buffer.AsSpan(0, length);
-        Span<byte> prefix = stackalloc byte[key.Length + 1];
-        var written = System.Text.Encoding.ASCII.GetBytes(key, prefix);
-        prefix[written] = (byte)' ';
-        foreach (var range in text.Split((byte)'\n'))
-        {
-            var line = text[range];
-            if (line.StartsWith(prefix)
-                && ulong.TryParse(line[prefix.Length..].Trim((byte)' '), NumberStyles.None, CultureInfo.InvariantCulture, out var v))
-            {
-                return v;
-            }
-        }
-
-        return null;
+        return SmallFile.ReadValue(Path.Combine(dir, file), key, Buffer);
     }
 
     // One buffer per thread: cgroup and /proc files of one container are a few hundred bytes to a few kB.

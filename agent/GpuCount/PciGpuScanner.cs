@@ -41,6 +41,9 @@ internal sealed class SysfsPciGpuScanner(string sysfsRoot) : IPciGpuScanner
     // (a device that leaves and comes back is read again). One caller: the pci source.
     private Dictionary<string, bool> _isNvidiaGpu = new(StringComparer.Ordinal);
 
+    // One buffer for every file of a scan (vendor, class, AER: each under 1 KiB).
+    private readonly byte[] _buffer = new byte[4096];
+
     public PciScan Scan()
     {
         string[] entries;
@@ -93,46 +96,12 @@ internal sealed class SysfsPciGpuScanner(string sysfsRoot) : IPciGpuScanner
         }
     }
 
-    // One buffer for every file of a scan (one caller: the pci source). AER files are under 1 KiB.
-    private readonly byte[] _buffer = new byte[4096];
-
     private AerTotals? Aer(string dir)
     {
-        var correctable = AerTotal(Path.Combine(dir, "aer_dev_correctable"), _buffer);
-        var nonfatal = AerTotal(Path.Combine(dir, "aer_dev_nonfatal"), _buffer);
-        var fatal = AerTotal(Path.Combine(dir, "aer_dev_fatal"), _buffer);
+        var correctable = SmallFile.ReadValue(Path.Combine(dir, "aer_dev_correctable"), "TOTAL_ERR_COR", _buffer);
+        var nonfatal = SmallFile.ReadValue(Path.Combine(dir, "aer_dev_nonfatal"), "TOTAL_ERR_NONFATAL", _buffer);
+        var fatal = SmallFile.ReadValue(Path.Combine(dir, "aer_dev_fatal"), "TOTAL_ERR_FATAL", _buffer);
         return correctable is null && nonfatal is null && fatal is null ? null : new AerTotals(correctable, nonfatal, fatal);
-    }
-
-    /// <summary>The <c>TOTAL_ERR_COR N</c> / <c>TOTAL_ERR_NONFATAL N</c> / <c>TOTAL_ERR_FATAL N</c> line of an AER file.</summary>
-    internal static ulong? AerTotal(string path, byte[] buffer)
-    {
-        var length = SmallFile.Read(path, buffer);
-        if (length < 0)
-        {
-            return null;
-        }
-
-        ReadOnlySpan<byte> text = buffer.AsSpan(0, length);
-        while (!text.IsEmpty)
-        {
-            var end = text.IndexOf((byte)'\n');
-            var line = end < 0 ? text : text[..end];
-            text = end < 0 ? [] : text[(end + 1)..];
-            if (!line.StartsWith("TOTAL_ERR_"u8))
-            {
-                continue;
-            }
-
-            var space = line.IndexOfAny((byte)' ', (byte)'\t');
-            if (space > 0 && line[..space].IndexOfAny((byte)' ', (byte)'\t') < 0
-                && ulong.TryParse(line[space..].Trim(" \t\r"u8), NumberStyles.None, CultureInfo.InvariantCulture, out var total))
-            {
-                return total;
-            }
-        }
-
-        return null;
     }
 
     private uint? ReadHex(string path)

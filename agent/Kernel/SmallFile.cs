@@ -1,3 +1,5 @@
+using System.Globalization;
+
 namespace VastHostAgent.Kernel;
 
 /// <summary>
@@ -31,5 +33,34 @@ public static class SmallFile
         {
             return -1; // gone between listing and reading (a process exited, a device left): normal
         }
+    }
+
+    /// <summary>
+    /// The whole number on the line <c>key value</c> of a small key-value file (cgroup <c>memory.stat</c>, sysfs
+    /// <c>aer_dev_*</c>); null when the file cannot be read or has no such line.
+    /// </summary>
+    public static ulong? ReadValue(string path, string key, byte[] buffer)
+    {
+        var length = Read(path, buffer);
+        if (length < 0)
+        {
+            return null;
+        }
+
+        var text = buffer.AsSpan(0, length);
+        Span<byte> prefix = stackalloc byte[key.Length + 1];
+        var written = System.Text.Encoding.ASCII.GetBytes(key, prefix);
+        prefix[written] = (byte)' ';
+        foreach (var range in text.Split((byte)'\n'))
+        {
+            var line = text[range];
+            if (line.StartsWith(prefix)
+                && ulong.TryParse(line[prefix.Length..].Trim((byte)' '), NumberStyles.None, CultureInfo.InvariantCulture, out var v))
+            {
+                return v;
+            }
+        }
+
+        return null;
     }
 }

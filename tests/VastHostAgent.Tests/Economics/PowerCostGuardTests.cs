@@ -152,8 +152,9 @@ public sealed class PowerCostGuardTests
             // configuration allows, and one GPU-hour at the highest limit costs at most that.
             var tariffNow = meter.Tariff.DollarsPerKwhAt(at);
             var peak = t.schedule.Select(p => p.PricePerKwh).Append(t.flat).Max() * t.unit;
-            var gpuHourNow = ((t.limits.Max() * t.pue) + (t.overhead / t.limits.Length)) / 1000 * tariffNow;
-            var gpuHourPeak = ((t.limits.Max() * t.pue) + (t.overhead / t.limits.Length)) / 1000 * peak;
+            var kilowatts = ((t.limits.Max() * t.pue) + (t.overhead / t.limits.Length)) / 1000;
+            var gpuHourNow = kilowatts * tariffNow;
+            var gpuHourPeak = kilowatts * peak;
             if (tariffNow > peak + 1e-12 || Math.Abs(load.LoadCostPerGpuHour - gpuHourPeak) > 1e-9 * Math.Max(1, gpuHourPeak))
             {
                 return false;
